@@ -1,0 +1,2 @@
+//! OCI layer tarballs: writing them from changed trees, applying them to
+//! directories.
