@@ -8,5 +8,33 @@
 //! It must not do I/O, read the process environment, compute digests or
 //! know about images: callers pass text in and get values or errors with
 //! spans out.
+//!
+//! ```
+//! let (df, stages) = kiln_parser::parse_stages(b"FROM scratch\nCOPY a /a\n").unwrap();
+//! assert_eq!(df.dump(), "(from \"scratch\")\n(copy \"a\" \"/a\")\n");
+//! assert_eq!(stages.stages.len(), 1);
+//! ```
 
+#![deny(missing_docs)]
+
+mod args;
+pub mod ast;
+pub mod directive;
+mod duration;
+mod error;
+pub mod heredoc;
+pub mod instruction;
+mod line;
+mod quote;
 pub mod shell;
+mod span;
+mod split;
+mod suggest;
+
+pub use ast::{Dockerfile, Heredoc, Node, Warning, Word};
+pub use duration::{GoDuration, parse_go_duration};
+pub use error::{Error, ErrorKind};
+pub use instruction::{Command, Instruction, Stage, Stages, parse_stages};
+pub use line::parse;
+pub use quote::go_quote;
+pub use span::{Position, Span};
