@@ -11,18 +11,7 @@ use nom::{IResult, Parser};
 
 use crate::ast::Heredoc;
 use crate::error::ErrorKind;
-// TEMPORARY until shell::Lexer lands (same session).
-#[derive(Clone)]
-struct Lexer;
-impl Lexer {
-    fn new(_: char) -> Self { Lexer }
-    fn raw_quotes(self, _: bool) -> Self { self }
-    fn raw_escapes(self, _: bool) -> Self { self }
-    fn skip_unset_env(self, _: bool) -> Self { self }
-    fn process_words(&self, s: &str, _: &BTreeMap<String, String>) -> Result<Vec<String>, ErrorKind> {
-        Ok(s.split_whitespace().map(str::to_string).collect())
-    }
-}
+use crate::shell::Lexer;
 
 fn is_re2_space(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\x0c' | '\r' | ' ')

@@ -3,6 +3,9 @@
 //! byte for byte as its `result`, every negative case must be rejected with
 //! a line number.
 
+// The counts are the point of these tests: print them.
+#![allow(clippy::print_stderr)]
+
 use std::path::PathBuf;
 
 fn vectors() -> Option<PathBuf> {
