@@ -326,7 +326,10 @@ fn name_val(
     }
     for w in words {
         let Some((k, v)) = w.value.split_once('=') else {
-            return Err((ErrorKind::MissingEquals(crate::quote::go_quote(&w.value)), w.range));
+            return Err((
+                ErrorKind::MissingEquals(crate::quote::go_quote(&w.value)),
+                w.range,
+            ));
         };
         args.push(Word {
             value: k.to_string(),

@@ -99,7 +99,10 @@ mod tests {
     fn reads_directives_until_something_else() {
         let mut s = DirectiveScanner::default();
         let d = s.scan("# Escape = `  ").unwrap().unwrap();
-        assert_eq!((d.name.as_str(), d.value.as_str(), d.line), ("escape", "`", 1));
+        assert_eq!(
+            (d.name.as_str(), d.value.as_str(), d.line),
+            ("escape", "`", 1)
+        );
         assert_eq!(
             s.scan("#syntax=docker/dockerfile:1").unwrap().unwrap().name,
             "syntax"

@@ -95,9 +95,7 @@ pub enum ErrorKind {
     #[error("{0} requires the arguments to be in JSON form")]
     NotJson(&'static str),
     /// A stage name that is not `^[a-z][a-z0-9-_.]*$`.
-    #[error(
-        "invalid name for build stage: {0}, name can't start with a number or contain symbols"
-    )]
+    #[error("invalid name for build stage: {0}, name can't start with a number or contain symbols")]
     StageName(String),
     /// A forbidden ONBUILD trigger.
     #[error("{0}")]

@@ -109,9 +109,15 @@ mod tests {
     #[test]
     fn markers() {
         let d = parse_marker("<<EOF").unwrap().unwrap();
-        assert_eq!((d.name.as_str(), d.expand, d.chomp, d.fd), ("EOF", true, false, 0));
+        assert_eq!(
+            (d.name.as_str(), d.expand, d.chomp, d.fd),
+            ("EOF", true, false, 0)
+        );
         let d = parse_marker("3<<-'EOF'").unwrap().unwrap();
-        assert_eq!((d.name.as_str(), d.expand, d.chomp, d.fd), ("EOF", false, true, 3));
+        assert_eq!(
+            (d.name.as_str(), d.expand, d.chomp, d.fd),
+            ("EOF", false, true, 3)
+        );
         let d = parse_marker("<<E\"O\"F").unwrap().unwrap();
         assert_eq!((d.name.as_str(), d.expand), ("EOF", false));
         assert_eq!(parse_marker("<<").unwrap(), None);

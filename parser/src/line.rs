@@ -24,9 +24,7 @@ fn physical_lines(src: &str, from: usize) -> Vec<Physical<'_>> {
     let mut out = Vec::new();
     let mut start = from;
     while start < src.len() {
-        let end = src[start..]
-            .find('\n')
-            .map_or(src.len(), |i| start + i + 1);
+        let end = src[start..].find('\n').map_or(src.len(), |i| start + i + 1);
         out.push(Physical {
             start,
             text: &src[start..end],
@@ -68,7 +66,11 @@ impl State {
     /// BuildKit's `processLine`: strip the newline (and leading blanks for
     /// the first line of an instruction), look for a directive, blank out
     /// comments. Returns the text and whether it was a directive.
-    fn process<'a>(&mut self, raw: &'a str, strip_left: bool) -> Result<(&'a str, bool), ErrorKind> {
+    fn process<'a>(
+        &mut self,
+        raw: &'a str,
+        strip_left: bool,
+    ) -> Result<(&'a str, bool), ErrorKind> {
         let mut token = trim_newline(raw);
         if strip_left {
             token = token.trim_start_matches(is_go_space);
@@ -95,7 +97,13 @@ impl State {
     }
 }
 
-fn line_error(lines: &LineIndex, src: &str, kind: ErrorKind, start: usize, line: (usize, usize)) -> Error {
+fn line_error(
+    lines: &LineIndex,
+    src: &str,
+    kind: ErrorKind,
+    start: usize,
+    line: (usize, usize),
+) -> Error {
     let p = lines.position(src, start);
     Error {
         kind,
@@ -119,17 +127,29 @@ pub fn parse(bytes: &[u8]) -> Result<Dockerfile, Error> {
             let lines = LineIndex::new(&src);
             let at = src.len();
             let line = lines.position(&src, at).line;
-            return Err(line_error(&lines, &src, ErrorKind::NotUtf8, at, (line, line)));
+            return Err(line_error(
+                &lines,
+                &src,
+                ErrorKind::NotUtf8,
+                at,
+                (line, line),
+            ));
         }
     };
     let lines = LineIndex::new(&source);
-    let fail = |kind: ErrorKind, at: usize, range: (usize, usize)| line_error(&lines, &source, kind, at, range);
+    let fail = |kind: ErrorKind, at: usize, range: (usize, usize)| {
+        line_error(&lines, &source, kind, at, range)
+    };
     let body_start = if source.starts_with('\u{feff}') { 3 } else { 0 };
     if source[body_start..].trim().is_empty() {
         return Err(fail(ErrorKind::Empty, 0, (1, 1)));
     }
     let phys = physical_lines(&source, body_start);
-    if let Some((i, p)) = phys.iter().enumerate().find(|(_, p)| p.text.len() > MAX_LINE) {
+    if let Some((i, p)) = phys
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.text.len() > MAX_LINE)
+    {
         return Err(fail(ErrorKind::LineTooLong, p.start, (i + 1, i + 1)));
     }
 
@@ -169,7 +189,8 @@ pub fn parse(bytes: &[u8]) -> Result<Dockerfile, Error> {
         }
         let mut map = SourceMap::default();
         // `token` is a suffix-trimmed slice of `p.text` minus leading blanks.
-        let lead = trim_newline(p.text).len() - trim_newline(p.text).trim_start_matches(is_go_space).len();
+        let lead =
+            trim_newline(p.text).len() - trim_newline(p.text).trim_start_matches(is_go_space).len();
         map.push(0, p.start + lead);
         let mut logical = first.to_string();
         let mut empty_continuation = false;
@@ -182,7 +203,10 @@ pub fn parse(bytes: &[u8]) -> Result<Dockerfile, Error> {
             if is_comment(q.text) {
                 continue;
             }
-            if trim_newline(text).trim_start_matches(is_go_space).is_empty() {
+            if trim_newline(text)
+                .trim_start_matches(is_go_space)
+                .is_empty()
+            {
                 empty_continuation = true;
                 continue;
             }
@@ -198,21 +222,26 @@ pub fn parse(bytes: &[u8]) -> Result<Dockerfile, Error> {
                 line: i,
             });
         }
-        let mut node = node_from_line(&logical, state.escape, std::mem::take(&mut comments), map.clone())
-            .map_err(|(kind, r)| {
-                let fr = map.file_range(&r);
-                Error {
-                    kind,
-                    span: Span {
-                        start: lines.position(&source, fr.start),
-                        end: lines.position(&source, fr.end.max(fr.start + 1)),
-                    },
-                    lines: (start_line, i),
-                }
-            })?;
+        let mut node = node_from_line(
+            &logical,
+            state.escape,
+            std::mem::take(&mut comments),
+            map.clone(),
+        )
+        .map_err(|(kind, r)| {
+            let fr = map.file_range(&r);
+            Error {
+                kind,
+                span: Span {
+                    start: lines.position(&source, fr.start),
+                    end: lines.position(&source, fr.end.max(fr.start + 1)),
+                },
+                lines: (start_line, i),
+            }
+        })?;
         if can_contain_heredoc(&node) && logical.contains("<<") {
-            let docs = heredocs_from_line(&logical)
-                .map_err(|k| fail(k, p.start, (start_line, i)))?;
+            let docs =
+                heredocs_from_line(&logical).map_err(|k| fail(k, p.start, (start_line, i)))?;
             for mut doc in docs {
                 let mut terminated = false;
                 let mut content = String::new();
@@ -230,7 +259,11 @@ pub fn parse(bytes: &[u8]) -> Result<Dockerfile, Error> {
                     content.push_str(body);
                 }
                 if !terminated {
-                    return Err(fail(ErrorKind::UnterminatedHeredoc, p.start, (start_line, i)));
+                    return Err(fail(
+                        ErrorKind::UnterminatedHeredoc,
+                        p.start,
+                        (start_line, i),
+                    ));
                 }
                 doc.content = content;
                 node.heredocs.push(doc);
@@ -295,7 +328,10 @@ mod tests {
     fn empty_and_comment_only_files_fail() {
         assert_eq!(parse(b"").unwrap_err().kind, ErrorKind::Empty);
         assert_eq!(parse(b"  \n\n").unwrap_err().kind, ErrorKind::Empty);
-        assert_eq!(parse(b"# hi\n").unwrap_err().kind, ErrorKind::NoInstructions);
+        assert_eq!(
+            parse(b"# hi\n").unwrap_err().kind,
+            ErrorKind::NoInstructions
+        );
     }
 
     #[test]

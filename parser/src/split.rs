@@ -183,6 +183,9 @@ mod tests {
             split("RUN --a=\\\"b echo"),
             ("RUN".into(), vec!["--a=\"b".into()], "echo".into())
         );
-        assert_eq!(split("RUN --a"), ("RUN".into(), vec!["--a".into()], "".into()));
+        assert_eq!(
+            split("RUN --a"),
+            ("RUN".into(), vec!["--a".into()], "".into())
+        );
     }
 }

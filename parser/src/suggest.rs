@@ -62,10 +62,19 @@ mod tests {
     #[test]
     fn suggests_close_names() {
         let opts = ["ENTRYPOINT", "RUN", "COPY"];
-        assert_eq!(suggest("FNTRYPOINT", &opts, false), Some("ENTRYPOINT".into()));
-        assert_eq!(suggest("fntrypoint", &opts, false), Some("entrypoint".into()));
+        assert_eq!(
+            suggest("FNTRYPOINT", &opts, false),
+            Some("ENTRYPOINT".into())
+        );
+        assert_eq!(
+            suggest("fntrypoint", &opts, false),
+            Some("entrypoint".into())
+        );
         assert_eq!(suggest("XYZZY", &opts, false), None);
-        assert_eq!(suggest("mont", &["mount", "network"], true), Some("mount".into()));
+        assert_eq!(
+            suggest("mont", &["mount", "network"], true),
+            Some("mount".into())
+        );
         assert_eq!(distance("kitten", "sitting"), 3);
     }
 }

@@ -9,7 +9,8 @@
 use std::path::PathBuf;
 
 fn vectors() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/buildkit/parser");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/buildkit/parser");
     dir.is_dir().then_some(dir)
 }
 
@@ -37,11 +38,18 @@ fn buildkit_testfiles() {
         let expected = std::fs::read_to_string(case.join("result")).unwrap();
         match kiln_parser::parse(&input) {
             Ok(df) if df.dump() == expected => {}
-            Ok(df) => failures.push(format!("{name}:\n--- expected\n{expected}--- got\n{}", df.dump())),
+            Ok(df) => failures.push(format!(
+                "{name}:\n--- expected\n{expected}--- got\n{}",
+                df.dump()
+            )),
             Err(e) => failures.push(format!("{name}: error {e} at {}", e.span.start)),
         }
     }
-    eprintln!("parser testfiles: {} of {} passed", all.len() - failures.len(), all.len());
+    eprintln!(
+        "parser testfiles: {} of {} passed",
+        all.len() - failures.len(),
+        all.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -150,9 +150,15 @@ mod tests {
     #[test]
     fn refuses_bad_flags() {
         let err = |v: &[&str]| Flags::parse(&words(v), DECL).unwrap_err().0.to_string();
-        assert_eq!(err(&["--form=a"]), "unknown flag: --form (did you mean from?)");
+        assert_eq!(
+            err(&["--form=a"]),
+            "unknown flag: --form (did you mean from?)"
+        );
         assert_eq!(err(&["--zzzzzz"]), "unknown flag: --zzzzzz");
-        assert_eq!(err(&["--from=a", "--from=b"]), "duplicate flag specified: --from");
+        assert_eq!(
+            err(&["--from=a", "--from=b"]),
+            "duplicate flag specified: --from"
+        );
         assert_eq!(err(&["--from"]), "missing a value on flag: --from");
         assert_eq!(err(&["--link="]), "missing a value on flag: --link");
         assert_eq!(

@@ -439,7 +439,8 @@ impl<'a> Typed<'a> {
                     return Err(self.args_error("EXPOSE requires at least one argument".into()));
                 }
                 self.flags(&[])?;
-                let mut ports: Vec<Spanned<String>> = n.args.iter().map(|w| self.spanned(w)).collect();
+                let mut ports: Vec<Spanned<String>> =
+                    n.args.iter().map(|w| self.spanned(w)).collect();
                 ports.sort_by(|a, b| a.value.cmp(&b.value));
                 Command::Expose(ports)
             }
@@ -457,7 +458,9 @@ impl<'a> Typed<'a> {
                 for w in &n.args {
                     let v = w.value.trim();
                     if v.is_empty() {
-                        return Err(self.args_error("VOLUME specified can not be an empty string".into()));
+                        return Err(
+                            self.args_error("VOLUME specified can not be an empty string".into())
+                        );
                     }
                     vols.push(Spanned {
                         value: v.to_string(),
@@ -529,7 +532,11 @@ impl<'a> Typed<'a> {
         })
     }
 
-    fn key_values(&self, name: &'static str, decl: &[(&'static str, Kind)]) -> Result<Vec<KeyValue>, Error> {
+    fn key_values(
+        &self,
+        name: &'static str,
+        decl: &[(&'static str, Kind)],
+    ) -> Result<Vec<KeyValue>, Error> {
         self.flags(decl)?;
         let args = &self.node.args;
         if args.is_empty() {
@@ -621,10 +628,7 @@ impl<'a> Typed<'a> {
             && !matches!(sec.value.as_str(), "sandbox" | "insecure")
         {
             return Err(Error {
-                kind: ErrorKind::Arguments(format!(
-                    "security {} is not valid",
-                    sec.value
-                )),
+                kind: ErrorKind::Arguments(format!("security {} is not valid", sec.value)),
                 span: sec.span,
                 lines: (self.node.start_line, self.node.end_line),
             });
@@ -724,7 +728,9 @@ impl<'a> Typed<'a> {
             }
             "MAINTAINER" | "FROM" => {
                 return Err(self.error(
-                    ErrorKind::OnbuildTrigger(format!("{trigger} isn't allowed as an ONBUILD trigger")),
+                    ErrorKind::OnbuildTrigger(format!(
+                        "{trigger} isn't allowed as an ONBUILD trigger"
+                    )),
                     At::Line,
                 ));
             }
@@ -807,9 +813,14 @@ impl<'a> Typed<'a> {
             if g.value.is_empty() {
                 return Ok(Duration::ZERO);
             }
-            let bad = |msg: String| self.error(ErrorKind::Healthcheck(msg), At::Range(g.range.clone()));
-            let d = parse_go_duration(&g.value)
-                .ok_or_else(|| bad(format!("time: invalid duration {}", crate::quote::go_quote(&g.value))))?;
+            let bad =
+                |msg: String| self.error(ErrorKind::Healthcheck(msg), At::Range(g.range.clone()));
+            let d = parse_go_duration(&g.value).ok_or_else(|| {
+                bad(format!(
+                    "time: invalid duration {}",
+                    crate::quote::go_quote(&g.value)
+                ))
+            })?;
             if d.duration.is_zero() {
                 return Ok(Duration::ZERO);
             }
@@ -823,7 +834,9 @@ impl<'a> Typed<'a> {
         };
         let retries = match flags.get("retries") {
             Some(g) if !g.value.is_empty() => {
-                let bad = |msg: String| self.error(ErrorKind::Healthcheck(msg), At::Range(g.range.clone()));
+                let bad = |msg: String| {
+                    self.error(ErrorKind::Healthcheck(msg), At::Range(g.range.clone()))
+                };
                 let r: i64 = g.value.parse().map_err(|_| {
                     bad(format!(
                         "strconv.ParseInt: parsing {}: invalid syntax",
@@ -858,7 +871,8 @@ impl<'a> Typed<'a> {
 fn valid_stage_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]
