@@ -1,0 +1,426 @@
+//! The metadata database (SQLite, WAL, `synchronous=FULL`): image tags,
+//! layers, snapshots and the build cache. Several kiln processes may share
+//! one store; SQLite's locking serialises their writes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS images (
+    name     TEXT PRIMARY KEY,
+    manifest TEXT NOT NULL,
+    config   TEXT NOT NULL,
+    updated  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS layers (
+    diff_id    TEXT PRIMARY KEY,
+    blob       TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    chain_id TEXT NOT NULL UNIQUE,
+    parent   INTEGER REFERENCES snapshots(id),
+    diff_id  TEXT NOT NULL,
+    created  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cache (
+    key       TEXT PRIMARY KEY,
+    chain_id  TEXT NOT NULL,
+    created   INTEGER NOT NULL,
+    last_used INTEGER NOT NULL
+);
+";
+
+/// A tag row: name to manifest and config digests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRow {
+    /// Full reference, e.g. `docker.io/library/busybox:latest`.
+    pub name: String,
+    /// Manifest digest.
+    pub manifest: Digest,
+    /// Config digest (the image ID).
+    pub config: Digest,
+    /// Unix seconds of the last change.
+    pub updated: i64,
+}
+
+/// A layer row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRow {
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
+    /// Digest of the stored blob.
+    pub blob: Digest,
+    /// OCI media type of the blob.
+    pub media_type: String,
+    /// Blob size in bytes.
+    pub size: u64,
+}
+
+/// A snapshot row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotRow {
+    /// Directory name under `snapshots/`.
+    pub id: i64,
+    /// OCI chain ID of the layer stack ending here.
+    pub chain_id: Digest,
+    /// The snapshot below, if any.
+    pub parent: Option<i64>,
+    /// The top layer's diff ID.
+    pub diff_id: Digest,
+}
+
+/// The database handle.
+pub struct Meta {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn digest_col(s: String) -> rusqlite::Result<Digest> {
+    s.parse::<Digest>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+impl Meta {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Meta> {
+        let db = |source| Error::Db {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(db)?;
+        conn.busy_timeout(Duration::from_secs(60)).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db)?;
+        if version < SCHEMA_VERSION {
+            conn.execute_batch(SCHEMA).map_err(db)?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(db)?;
+        }
+        Ok(Meta {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic elsewhere while holding the lock leaves the connection
+        // usable: SQLite rolls back the open transaction.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn db(&self, source: rusqlite::Error) -> Error {
+        Error::Db {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// A setting, if set.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.conn()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.db(e))
+    }
+
+    /// Sets a setting unless it is already set; returns the value in force.
+    pub fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+            params![key, value],
+        )
+        .map_err(|e| self.db(e))?;
+        conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .map_err(|e| self.db(e))
+    }
+
+    /// Points `name` at an image.
+    pub fn put_tag(&self, name: &str, manifest: &Digest, config: &Digest) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO images (name, manifest, config, updated) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(name) DO UPDATE SET manifest = ?2, config = ?3, updated = ?4",
+                params![name, manifest.to_string(), config.to_string(), now()],
+            )
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    /// The image a name points at.
+    pub fn tag(&self, name: &str) -> Result<Option<TagRow>> {
+        self.conn()
+            .query_row(
+                "SELECT name, manifest, config, updated FROM images WHERE name = ?1",
+                [name],
+                tag_row,
+            )
+            .optional()
+            .map_err(|e| self.db(e))
+    }
+
+    /// All tags, by name.
+    pub fn tags(&self) -> Result<Vec<TagRow>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare("SELECT name, manifest, config, updated FROM images ORDER BY name")
+            .map_err(|e| self.db(e))?;
+        let rows = st.query_map([], tag_row).map_err(|e| self.db(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.db(e))
+    }
+
+    /// Removes a tag; true if it existed.
+    pub fn remove_tag(&self, name: &str) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM images WHERE name = ?1", [name])
+            .map_err(|e| self.db(e))?;
+        Ok(n > 0)
+    }
+
+    /// Records a stored layer blob.
+    pub fn put_layer(&self, row: &LayerRow) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO layers (diff_id, blob, media_type, size) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(diff_id) DO NOTHING",
+                params![
+                    row.diff_id.to_string(),
+                    row.blob.to_string(),
+                    row.media_type,
+                    row.size as i64
+                ],
+            )
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    /// The stored blob of a layer.
+    pub fn layer(&self, diff_id: &Digest) -> Result<Option<LayerRow>> {
+        self.conn()
+            .query_row(
+                "SELECT diff_id, blob, media_type, size FROM layers WHERE diff_id = ?1",
+                [diff_id.to_string()],
+                |r| {
+                    Ok(LayerRow {
+                        diff_id: digest_col(r.get(0)?)?,
+                        blob: digest_col(r.get(1)?)?,
+                        media_type: r.get(2)?,
+                        size: r.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.db(e))
+    }
+
+    /// The snapshot with this chain ID.
+    pub fn snapshot_by_chain(&self, chain_id: &Digest) -> Result<Option<SnapshotRow>> {
+        self.conn()
+            .query_row(
+                "SELECT id, chain_id, parent, diff_id FROM snapshots WHERE chain_id = ?1",
+                [chain_id.to_string()],
+                snapshot_row,
+            )
+            .optional()
+            .map_err(|e| self.db(e))
+    }
+
+    /// The snapshot with this ID.
+    pub fn snapshot(&self, id: i64) -> Result<Option<SnapshotRow>> {
+        self.conn()
+            .query_row(
+                "SELECT id, chain_id, parent, diff_id FROM snapshots WHERE id = ?1",
+                [id],
+                snapshot_row,
+            )
+            .optional()
+            .map_err(|e| self.db(e))
+    }
+
+    /// Records a snapshot whose directory `place` moves into position once
+    /// the ID is known, in one transaction: a crash leaves either both or a
+    /// directory without a row, which is garbage. If another process
+    /// recorded the same chain first, its row wins and `place` is not
+    /// called.
+    pub fn insert_snapshot(
+        &self,
+        chain_id: &Digest,
+        parent: Option<i64>,
+        diff_id: &Digest,
+        place: impl FnOnce(i64) -> Result<()>,
+    ) -> Result<SnapshotRow> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.db(e))?;
+        let existing = tx
+            .query_row(
+                "SELECT id, chain_id, parent, diff_id FROM snapshots WHERE chain_id = ?1",
+                [chain_id.to_string()],
+                snapshot_row,
+            )
+            .optional()
+            .map_err(|e| self.db(e))?;
+        if let Some(row) = existing {
+            return Ok(row);
+        }
+        tx.execute(
+            "INSERT INTO snapshots (chain_id, parent, diff_id, created) VALUES (?1, ?2, ?3, ?4)",
+            params![chain_id.to_string(), parent, diff_id.to_string(), now()],
+        )
+        .map_err(|e| self.db(e))?;
+        let id = tx.last_insert_rowid();
+        place(id)?;
+        tx.commit().map_err(|e| self.db(e))?;
+        Ok(SnapshotRow {
+            id,
+            chain_id: *chain_id,
+            parent,
+            diff_id: *diff_id,
+        })
+    }
+
+    /// Records a build cache entry.
+    pub fn put_cache(&self, key: &Digest, chain_id: &Digest) -> Result<()> {
+        let t = now();
+        self.conn()
+            .execute(
+                "INSERT INTO cache (key, chain_id, created, last_used) VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT(key) DO UPDATE SET chain_id = ?2, last_used = ?3",
+                params![key.to_string(), chain_id.to_string(), t],
+            )
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    /// Looks up a build cache entry and marks it used.
+    pub fn cache(&self, key: &Digest) -> Result<Option<Digest>> {
+        let conn = self.conn();
+        let found: Option<String> = conn
+            .query_row(
+                "SELECT chain_id FROM cache WHERE key = ?1",
+                [key.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db(e))?;
+        let Some(chain) = found else {
+            return Ok(None);
+        };
+        conn.execute(
+            "UPDATE cache SET last_used = ?2 WHERE key = ?1",
+            params![key.to_string(), now()],
+        )
+        .map_err(|e| self.db(e))?;
+        chain
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::SnapshotMissing(chain))
+    }
+}
+
+fn tag_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TagRow> {
+    Ok(TagRow {
+        name: r.get(0)?,
+        manifest: digest_col(r.get(1)?)?,
+        config: digest_col(r.get(2)?)?,
+        updated: r.get(3)?,
+    })
+}
+
+fn snapshot_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SnapshotRow> {
+    Ok(SnapshotRow {
+        id: r.get(0)?,
+        chain_id: digest_col(r.get(1)?)?,
+        parent: r.get(2)?,
+        diff_id: digest_col(r.get(3)?)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_layers_snapshots_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Meta::open(&dir.path().join("meta.db")).unwrap();
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        m.put_tag("x:1", &a, &b).unwrap();
+        assert_eq!(m.tag("x:1").unwrap().unwrap().config, b);
+        m.put_tag("x:1", &b, &a).unwrap();
+        assert_eq!(m.tag("x:1").unwrap().unwrap().manifest, b);
+        assert_eq!(m.tags().unwrap().len(), 1);
+        assert!(m.remove_tag("x:1").unwrap());
+        assert!(m.tag("x:1").unwrap().is_none());
+
+        let mut placed = None;
+        let s = m
+            .insert_snapshot(&a, None, &b, |id| {
+                placed = Some(id);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(placed, Some(s.id));
+        // Same chain again: the existing row, no placing.
+        let again = m
+            .insert_snapshot(&a, None, &b, |_| panic!("placed twice"))
+            .unwrap();
+        assert_eq!(again, s);
+        assert_eq!(m.snapshot_by_chain(&a).unwrap(), Some(s));
+
+        // A failing place rolls the row back.
+        let c = Digest::of(b"c");
+        assert!(
+            m.insert_snapshot(&c, Some(s.id), &b, |_| Err(Error::SnapshotMissing(
+                "x".into()
+            )))
+            .is_err()
+        );
+        assert!(m.snapshot_by_chain(&c).unwrap().is_none());
+
+        m.put_cache(&c, &a).unwrap();
+        assert_eq!(m.cache(&c).unwrap(), Some(a));
+        assert_eq!(
+            m.setting_or_insert("snapshotter", "overlay").unwrap(),
+            "overlay"
+        );
+        assert_eq!(
+            m.setting_or_insert("snapshotter", "copy").unwrap(),
+            "overlay"
+        );
+    }
+}
