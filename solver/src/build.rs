@@ -1,0 +1,190 @@
+//! One build, start to end: parse, lower, solve, export the image.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use kiln_cache::{ImageConfig, ImageId, ImageName, Store, now_rfc3339};
+use kiln_executor::Sandbox;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::lower::{ImageResolver, Options, ResolvedImage, lower};
+use crate::progress::{Event, Progress};
+use crate::schedule::solve;
+use crate::worker::{Output, RealWorker, human_bytes};
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// The context directory, read in place.
+    pub context: PathBuf,
+    /// The Dockerfile's bytes.
+    pub dockerfile: Vec<u8>,
+    /// How to call the Dockerfile in messages (`Dockerfile`).
+    pub dockerfile_name: String,
+    /// Lowering options (build args, target, no-cache).
+    pub options: Options,
+    /// Names for the image.
+    pub tags: Vec<ImageName>,
+    /// How many steps may run at once.
+    pub jobs: usize,
+}
+
+/// What a build made.
+#[derive(Debug, Clone)]
+pub struct BuildResult {
+    /// The stored image.
+    pub image: ImageId,
+    /// Its config.
+    pub config: ImageConfig,
+    /// Warnings for the user.
+    pub warnings: Vec<String>,
+}
+
+/// Looks base images up in the store.
+struct StoreImages<'a>(&'a Store);
+
+impl ImageResolver for StoreImages<'_> {
+    fn resolve(&self, name: &str) -> std::result::Result<ResolvedImage, String> {
+        let n = ImageName::parse(name).map_err(|e| e.to_string())?;
+        match self.0.image(&n) {
+            Ok(Some(img)) => Ok(ResolvedImage {
+                name: n.full(),
+                manifest: img.manifest_digest,
+                config: img.config,
+            }),
+            Ok(None) => Err(format!(
+                "base image {} not found in the store (kiln import or kiln pull it first)",
+                n.familiar()
+            )),
+            Err(e) => Err(format!("base image {}: {e}", n.familiar())),
+        }
+    }
+}
+
+/// Progress ids for steps outside the graph, above any vertex index.
+const INTERNAL: usize = 1 << 30;
+
+struct Internal<'a> {
+    progress: &'a Progress,
+    next: usize,
+}
+
+impl Internal<'_> {
+    fn step<T>(&mut self, name: &str, f: impl FnOnce(&Progress, usize) -> Result<T>) -> Result<T> {
+        let vertex = INTERNAL + self.next;
+        self.next += 1;
+        let t = Instant::now();
+        self.progress.send(Event::Started {
+            vertex,
+            name: name.to_string(),
+            at: SystemTime::now(),
+        });
+        let r = f(self.progress, vertex);
+        match &r {
+            Ok(_) => self.progress.send(Event::Done {
+                vertex,
+                elapsed: t.elapsed(),
+            }),
+            Err(e) => self.progress.send(Event::Failed {
+                vertex,
+                message: e.to_string(),
+            }),
+        }
+        r
+    }
+}
+
+/// Runs a build and stores the image.
+pub async fn build(
+    store: Arc<Store>,
+    sandbox: Sandbox,
+    req: BuildRequest,
+    progress: Progress,
+    cancel: CancellationToken,
+) -> Result<BuildResult> {
+    let mut internal = Internal {
+        progress: &progress,
+        next: 0,
+    };
+    let (df, stages) = internal.step(
+        &format!(
+            "[internal] load build definition from {}",
+            req.dockerfile_name
+        ),
+        |p, v| {
+            p.send(Event::Status {
+                vertex: v,
+                text: format!(
+                    "transferring dockerfile: {} done",
+                    human_bytes(req.dockerfile.len() as u64)
+                ),
+            });
+            Ok(kiln_parser::parse_stages(&req.dockerfile)?)
+        },
+    )?;
+    let lowered = lower(&df, &stages, &req.options, &StoreImages(&store))?;
+    for w in &lowered.warnings {
+        progress.send(Event::Warning { message: w.clone() });
+    }
+    for name in &lowered.base_images {
+        internal.step(&format!("[internal] load metadata for {name}"), |_, _| {
+            Ok(())
+        })?;
+    }
+    let worker = Arc::new(RealWorker::new(
+        store.clone(),
+        sandbox,
+        Some(req.context.clone()),
+        lowered.context_paths.clone(),
+        progress.clone(),
+    ));
+    let dag = Arc::new(lowered.dag);
+    let result = solve(dag, worker, lowered.target, req.jobs, cancel).await?;
+    let snapshot = match &result.output {
+        Output::Fs(s) => s.clone(),
+        Output::Context(_) => None,
+    };
+    let mut config = lowered.config;
+    config.rootfs.diff_ids = snapshot.map(|s| s.diff_ids).unwrap_or_default();
+    let non_empty = config.history.iter().filter(|h| !h.empty_layer).count();
+    if non_empty != config.rootfs.diff_ids.len() {
+        // Base images without history would make the two disagree; the
+        // layers are what matter, so history is left as it is.
+        progress.send(Event::Warning {
+            message: format!(
+                "image history lists {non_empty} layers but the image has {}",
+                config.rootfs.diff_ids.len()
+            ),
+        });
+    }
+    let now = now_rfc3339();
+    config.created = Some(now.clone());
+    for h in config.history.iter_mut().filter(|h| h.created.is_none()) {
+        h.created = Some(now.clone());
+    }
+    let image = internal.step("exporting to image", |p, v| {
+        p.send(Event::Status {
+            vertex: v,
+            text: "exporting layers done".to_string(),
+        });
+        let id = store.put_image(&req.tags, &config).map_err(Error::from)?;
+        p.send(Event::Status {
+            vertex: v,
+            text: format!("writing image {} done", id.config),
+        });
+        for t in &req.tags {
+            p.send(Event::Status {
+                vertex: v,
+                text: format!("naming to {} done", t.full()),
+            });
+        }
+        Ok(id)
+    })?;
+    Ok(BuildResult {
+        image,
+        config,
+        warnings: lowered.warnings,
+    })
+}

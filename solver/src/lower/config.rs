@@ -1,0 +1,226 @@
+//! Instructions that only change the image config: CMD, ENTRYPOINT,
+//! LABEL, MAINTAINER, EXPOSE, VOLUME, USER, STOPSIGNAL, SHELL, HEALTHCHECK
+//! and ONBUILD.
+
+use kiln_cache::image::{Empty, HealthConfig};
+use kiln_parser::go_quote;
+use kiln_parser::instruction::{Command, CommandLine, Instruction};
+
+use super::{Lowering, StageState, at, lines};
+use crate::error::Result;
+
+/// Go's `%q` of a string list, as BuildKit's history lines show commands.
+fn go_list(items: &[String]) -> String {
+    let q: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
+    format!("[{}]", q.join(" "))
+}
+
+fn wrap(st: &StageState, cl: &CommandLine) -> Vec<String> {
+    if cl.prepend_shell && !cl.args.is_empty() {
+        let mut v = st.shell.clone();
+        v.extend(cl.args.iter().cloned());
+        v
+    } else {
+        cl.args.clone()
+    }
+}
+
+pub(super) fn lower_config(
+    l: &mut Lowering<'_>,
+    st: &mut StageState,
+    ins: &Instruction,
+) -> Result<()> {
+    let env = st.env().clone();
+    match &ins.command {
+        Command::Cmd(cl) => {
+            let cmd = wrap(st, cl);
+            st.history(format!("CMD {}", go_list(&cmd)), true);
+            st.config.config.cmd = Some(cmd);
+            // Every CMD sets ArgsEscaped (semantics.md CE-3).
+            st.config.config.args_escaped = true;
+            st.cmd_set = true;
+        }
+        Command::Entrypoint(cl) => {
+            let ep = wrap(st, cl);
+            st.history(format!("ENTRYPOINT {}", go_list(&ep)), true);
+            st.config.config.entrypoint = Some(ep);
+            // A new ENTRYPOINT drops an inherited CMD (CE-1).
+            if !st.cmd_set {
+                st.config.config.cmd = None;
+            }
+        }
+        Command::Label(pairs) => {
+            let mut shown = Vec::new();
+            for kv in pairs {
+                let k = l.expand_raw(&kv.key, kv.span, &env, ins)?;
+                let v = l.expand_raw(&kv.value, kv.span, &env, ins)?;
+                shown.push(format!("{k}={v}"));
+                st.config.config.labels.insert(k, v);
+            }
+            st.history(format!("LABEL {}", shown.join(" ")), true);
+        }
+        Command::Maintainer(m) => {
+            let v = l.expand(m, &env, ins)?;
+            st.history(format!("MAINTAINER {v}"), true);
+            st.config.author = Some(v);
+        }
+        Command::Expose(ports) => {
+            let mut added = Vec::new();
+            for p in ports {
+                let v = l.expand(p, &env, ins)?;
+                for spec in v.split_whitespace() {
+                    let keys = parse_port(spec).map_err(|m| at(p.span, lines(ins), m))?;
+                    for k in keys {
+                        st.config.config.exposed_ports.insert(k.clone(), Empty {});
+                        added.push(k);
+                    }
+                }
+            }
+            added.sort();
+            added.dedup();
+            st.history(format!("EXPOSE [{}]", added.join(" ")), true);
+        }
+        Command::Volume(vols) => {
+            let mut added = Vec::new();
+            for v in vols {
+                let path = l.expand(v, &env, ins)?;
+                if path.is_empty() {
+                    return Err(at(
+                        v.span,
+                        lines(ins),
+                        "VOLUME specified can not be an empty string",
+                    ));
+                }
+                st.config.config.volumes.insert(path.clone(), Empty {});
+                added.push(path);
+            }
+            st.history(format!("VOLUME [{}]", added.join(" ")), true);
+        }
+        Command::User(u) => {
+            let v = l.expand(u, &env, ins)?;
+            st.history(format!("USER {v}"), true);
+            st.config.config.user = v;
+        }
+        Command::StopSignal(s) => {
+            let v = l.expand(s, &env, ins)?;
+            if !valid_signal(&v) {
+                return Err(at(s.span, lines(ins), format!("invalid signal: {v}")));
+            }
+            st.history(format!("STOPSIGNAL {v}"), true);
+            st.config.config.stop_signal = v;
+        }
+        Command::Shell(sh) => {
+            st.shell = sh.clone();
+            st.config.config.shell = sh.clone();
+            st.history(format!("SHELL {}", go_list(sh)), true);
+        }
+        Command::Healthcheck(h) => {
+            let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+            st.config.config.healthcheck = Some(HealthConfig {
+                test: h.test.clone(),
+                interval: nanos(h.interval),
+                timeout: nanos(h.timeout),
+                start_period: nanos(h.start_period),
+                start_interval: nanos(h.start_interval),
+                retries: h.retries,
+            });
+            st.history(format!("HEALTHCHECK {}", go_list(&h.test)), true);
+        }
+        Command::Onbuild(expr) => {
+            st.config.config.on_build.push(expr.clone());
+            st.history(format!("ONBUILD {expr}"), true);
+        }
+        other => {
+            return Err(at(
+                ins.location.keyword,
+                lines(ins),
+                format!("{} is not supported yet", other.name()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Docker's port specs: `80`, `80/tcp`, `53/UDP`, `8000-8001`,
+/// `ip:host:ctr` (only the container port counts). One key per port
+/// (semantics.md EXP-1).
+fn parse_port(spec: &str) -> std::result::Result<Vec<String>, String> {
+    let spec = spec.rsplit(':').next().unwrap_or(spec);
+    let (ports, proto) = match spec.split_once('/') {
+        Some((p, proto)) => (p, proto.to_lowercase()),
+        None => (spec, "tcp".to_string()),
+    };
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto: {proto}"));
+    }
+    let num = |s: &str| -> std::result::Result<u16, String> {
+        s.parse::<u16>()
+            .map_err(|_| format!("invalid containerPort: {s}"))
+    };
+    let (start, end) = match ports.split_once('-') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => {
+            let p = num(ports)?;
+            (p, p)
+        }
+    };
+    if end < start {
+        return Err(format!(
+            "invalid range specified for container port: {ports}"
+        ));
+    }
+    Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// A signal name (`SIGTERM`, `TERM`, case-insensitive) or number.
+fn valid_signal(v: &str) -> bool {
+    if let Ok(n) = v.parse::<u32>() {
+        return (1..=64).contains(&n);
+    }
+    let up = v.to_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    const NAMES: &[&str] = &[
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+    ];
+    if NAMES.contains(&name) {
+        return true;
+    }
+    // RTMIN, RTMIN+n, RTMAX-n.
+    name.strip_prefix("RTMIN")
+        .or_else(|| name.strip_prefix("RTMAX"))
+        .is_some_and(|r| {
+            r.is_empty()
+                || r[1..].parse::<u32>().is_ok_and(|n| n <= 15)
+                    && (r.starts_with('+') || r.starts_with('-'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port("80").unwrap(), vec!["80/tcp"]);
+        assert_eq!(parse_port("53/UDP").unwrap(), vec!["53/udp"]);
+        assert_eq!(
+            parse_port("8000-8001").unwrap(),
+            vec!["8000/tcp", "8001/tcp"]
+        );
+        assert_eq!(parse_port("127.0.0.1:80:8080").unwrap(), vec!["8080/tcp"]);
+        assert!(parse_port("80/foo").is_err());
+        assert!(parse_port("x").is_err());
+    }
+
+    #[test]
+    fn signals() {
+        for ok in ["SIGTERM", "term", "9", "SIGRTMIN+3", "RTMAX"] {
+            assert!(valid_signal(ok), "{ok}");
+        }
+        for bad in ["FOO", "0", "SIGRTMIN+99", ""] {
+            assert!(!valid_signal(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! COPY and WORKDIR: file vertices on the stage's root filesystem.
+
+use kiln_parser::instruction::{Copy, Instruction, Spanned};
+
+use super::{Lowering, StageState, at, lines};
+use crate::error::Result;
+use crate::op::{CopyOp, ImageSource, MkdirOp, Op, Owner, VertexId, VertexMeta};
+
+/// Lexically cleans an absolute path (`/a/./b/../c` is `/a/c`), never
+/// climbing above `/`.
+pub(crate) fn clean_abs(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Joins a destination with the working directory, keeping a trailing
+/// `/` (it means "into this directory").
+pub(crate) fn resolve_dest(workdir: &str, dest: &str) -> String {
+    let into = dest.is_empty() || dest.ends_with('/') || dest == "." || dest.ends_with("/.");
+    let joined = if dest.starts_with('/') {
+        clean_abs(dest)
+    } else {
+        clean_abs(&format!("{workdir}/{dest}"))
+    };
+    if into && joined != "/" {
+        format!("{joined}/")
+    } else {
+        joined
+    }
+}
+
+/// `--chmod` as octal (semantics.md CH-2).
+fn parse_chmod(value: &str) -> Option<u32> {
+    if value.is_empty() || !value.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o7777)
+}
+
+pub(super) fn lower_copy(
+    l: &mut Lowering<'_>,
+    st: &mut StageState,
+    ins: &Instruction,
+    c: &Copy,
+    stage_index: usize,
+) -> Result<()> {
+    let unsupported = |what: &str| {
+        at(
+            ins.location.keyword,
+            lines(ins),
+            format!("COPY {what} is not supported yet"),
+        )
+    };
+    if c.link {
+        return Err(unsupported("--link"));
+    }
+    if c.parents {
+        return Err(unsupported("--parents"));
+    }
+    if let Some(e) = c.excludes.first() {
+        return Err(at(
+            e.span,
+            lines(ins),
+            "COPY --exclude is not supported yet",
+        ));
+    }
+    let env = st.env().clone();
+    let mode = match &c.chmod {
+        None => None,
+        Some(m) => {
+            let v = l.expand(m, &env, ins)?;
+            if v.bytes()
+                .any(|b| b.is_ascii_alphabetic() || b == b'+' || b == b'=')
+            {
+                return Err(at(
+                    m.span,
+                    lines(ins),
+                    "symbolic --chmod modes are not supported yet; use octal",
+                ));
+            }
+            Some(parse_chmod(&v).ok_or_else(|| {
+                at(
+                    m.span,
+                    lines(ins),
+                    format!("invalid chmod parameter: '{v}'. it should be octal string and between 0 and 07777"),
+                )
+            })?)
+        }
+    };
+    let chown = match &c.chown {
+        None => None,
+        Some(o) => Some(l.expand(o, &env, ins)?),
+    };
+    let mut sources = Vec::new();
+    for s in &c.sources {
+        let v = l.expand(s, &env, ins)?;
+        if v.contains("://") || v.starts_with("git@") {
+            return Err(at(s.span, lines(ins), "source can't be a URL for COPY"));
+        }
+        sources.push(v);
+    }
+    let mut inline = Vec::new();
+    for content in &c.contents {
+        let data = if content.expand {
+            // Heredoc bodies keep their quotes (semantics.md HD-3).
+            super::scope::lexer(l.df.escape)
+                .raw_quotes(true)
+                .process_word(&content.data, &env)
+                .map(|e| e.value)
+                .map_err(|e| {
+                    at(
+                        ins.location.keyword,
+                        lines(ins),
+                        format!("failed to expand heredoc: {e}"),
+                    )
+                })?
+        } else {
+            content.data.clone()
+        };
+        inline.push((content.path.clone(), data));
+    }
+    let dest_raw = l.expand(&c.dest, &env, ins)?;
+    let workdir = match st.config.config.working_dir.as_str() {
+        "" => "/",
+        w => w,
+    };
+    let dest = resolve_dest(workdir, &dest_raw);
+
+    let (source, owner_default) = match &c.from {
+        None if sources.is_empty() => (l.scratch(), Owner::Root),
+        None => (l.context(&sources), Owner::Root),
+        Some(from) => (copy_source(l, ins, from, stage_index)?, Owner::Keep),
+    };
+    let owner = match chown {
+        Some(c) => Owner::Chown(c),
+        None => owner_default,
+    };
+    let text = after_keyword(&ins.location.original);
+    let name = st.step_name(&format!("COPY {text}"));
+    let op = Op::Copy(CopyOp {
+        sources,
+        dest,
+        owner,
+        mode,
+        inline,
+    });
+    st.vertex = l
+        .dag
+        .add(op, vec![st.vertex, source], l.vertex_meta(name, ins));
+    st.history(format!("COPY {text} # buildkit"), false);
+    Ok(())
+}
+
+/// `--from`: a stage index, a stage name, or an image (semantics.md MS-3,
+/// MS-4).
+fn copy_source(
+    l: &mut Lowering<'_>,
+    ins: &Instruction,
+    from: &Spanned<String>,
+    stage_index: usize,
+) -> Result<VertexId> {
+    let value = from.value.as_str();
+    if value.contains('$') {
+        return Err(at(
+            from.span,
+            lines(ins),
+            "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround",
+        ));
+    }
+    let lower = value.to_lowercase();
+    let by_index = lower
+        .parse::<usize>()
+        .ok()
+        .filter(|_| lower.bytes().all(|b| b.is_ascii_digit()));
+    let found = match by_index {
+        Some(i) if i < l.stages.len() => Some(i),
+        Some(_) => None,
+        None => l
+            .stages
+            .iter()
+            .position(|s| s.from.name.as_deref() == Some(lower.as_str())),
+    };
+    if let Some(i) = found {
+        if i >= stage_index {
+            let current = super::stage_label(&l.stages[stage_index], stage_index);
+            return Err(at(
+                from.span,
+                lines(ins),
+                format!(
+                    "cannot copy from stage {value:?}, it needs to be defined before current stage {current:?}"
+                ),
+            ));
+        }
+        return Ok(l.stage(i)?.vertex);
+    }
+    if by_index.is_some() {
+        return Err(at(
+            from.span,
+            lines(ins),
+            format!("invalid stage index {value}"),
+        ));
+    }
+    let img = l
+        .images
+        .resolve(value)
+        .map_err(|m| at(from.span, lines(ins), m))?;
+    if !l.base_images.contains(&img.name) {
+        l.base_images.push(img.name.clone());
+    }
+    Ok(l.dag.add(
+        Op::Image(ImageSource {
+            name: img.name.clone(),
+            manifest: img.manifest,
+            diff_ids: img.config.rootfs.diff_ids.clone(),
+        }),
+        vec![],
+        VertexMeta {
+            name: format!("[internal] load image {}", img.name),
+            lines: None,
+            no_cache: false,
+        },
+    ))
+}
+
+/// The instruction text after its keyword, as step names show it.
+pub(super) fn after_keyword(original: &str) -> String {
+    original
+        .trim_start()
+        .split_once(char::is_whitespace)
+        .map(|(_, rest)| rest.trim().to_string())
+        .unwrap_or_default()
+}
+
+pub(super) fn lower_workdir(
+    l: &mut Lowering<'_>,
+    st: &mut StageState,
+    ins: &Instruction,
+    w: &Spanned<String>,
+) -> Result<()> {
+    let env = st.env().clone();
+    let value = l.expand(w, &env, ins)?;
+    let current = match st.config.config.working_dir.as_str() {
+        "" => "/",
+        c => c,
+    };
+    let path = if value.starts_with('/') {
+        clean_abs(&value)
+    } else {
+        clean_abs(&format!("{current}/{value}"))
+    };
+    st.config.config.working_dir = path.clone();
+    let name = st.step_name(&format!(
+        "WORKDIR {}",
+        after_keyword(&ins.location.original)
+    ));
+    if path == "/" {
+        st.history("WORKDIR /".to_string(), true);
+        return Ok(());
+    }
+    let op = Op::Mkdir(MkdirOp {
+        path: path.clone(),
+        user: st.config.config.user.clone(),
+    });
+    st.vertex = l.dag.add(op, vec![st.vertex], l.vertex_meta(name, ins));
+    st.history(format!("WORKDIR {path}"), false);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(clean_abs("/a/./b/../c/"), "/a/c");
+        assert_eq!(clean_abs("/../.."), "/");
+        assert_eq!(resolve_dest("/w", "f"), "/w/f");
+        assert_eq!(resolve_dest("/w", "d/"), "/w/d/");
+        assert_eq!(resolve_dest("/w", "."), "/w/");
+        assert_eq!(resolve_dest("/w", ""), "/w/");
+        assert_eq!(resolve_dest("/", "."), "/");
+        assert_eq!(resolve_dest("/w", "/abs"), "/abs");
+        assert_eq!(parse_chmod("755"), Some(0o755));
+        assert_eq!(parse_chmod("10000"), None);
+        assert_eq!(parse_chmod("64a"), None);
+    }
+}

@@ -1,0 +1,639 @@
+//! Lowering: typed Dockerfile instructions to the op graph and the image
+//! config, with Docker's semantics. This is the only part of the solver
+//! that knows the parser.
+//!
+//! Each reachable stage is walked instruction by instruction (BuildKit's
+//! `dispatch`): filesystem instructions (RUN, COPY, WORKDIR) add vertices,
+//! the others change the config carried beside the graph. Words are
+//! expanded here, against the ARG and ENV state of the stage.
+
+mod config;
+mod copy;
+mod run;
+mod scope;
+
+use std::collections::BTreeMap;
+
+use kiln_cache::image::History;
+use kiln_cache::{Digest, ImageConfig};
+use kiln_parser::instruction::{Command, Instruction, Spanned, Stage, Stages};
+use kiln_parser::shell::Env;
+use kiln_parser::{Dockerfile, Span};
+
+use crate::error::{Error, Result};
+use crate::op::{ContextSource, Dag, ImageSource, Op, VertexId, VertexMeta};
+use scope::{GlobalArgs, PROXY_ARGS, Vars, lexer};
+
+/// Finds base images by name; the CLI implements it over the store.
+pub trait ImageResolver {
+    /// Looks up an (expanded) image name.
+    fn resolve(&self, name: &str) -> std::result::Result<ResolvedImage, String>;
+}
+
+/// A base image as lowering needs it.
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    /// Normalised full name.
+    pub name: String,
+    /// Manifest digest.
+    pub manifest: Digest,
+    /// The config.
+    pub config: ImageConfig,
+}
+
+/// Build options that lowering uses.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// `--target`.
+    pub target: Option<String>,
+    /// `--no-cache`.
+    pub no_cache: bool,
+}
+
+/// The result of lowering.
+#[derive(Debug)]
+pub struct Lowered {
+    /// The graph.
+    pub dag: Dag,
+    /// The vertex whose result is the image's root filesystem.
+    pub target: VertexId,
+    /// The image config (its `rootfs` is filled from the result).
+    pub config: ImageConfig,
+    /// The build-context vertex, if any COPY reads the context.
+    pub context: Option<VertexId>,
+    /// The context paths (patterns) the build reads.
+    pub context_paths: Vec<String>,
+    /// Base images the build uses, for progress (`load metadata for …`).
+    pub base_images: Vec<String>,
+    /// Warnings for the user.
+    pub warnings: Vec<String>,
+}
+
+/// The state of a stage after its last instruction: what `FROM <stage>`
+/// inherits and `COPY --from` reads.
+#[derive(Debug, Clone)]
+struct StageOut {
+    vertex: VertexId,
+    config: ImageConfig,
+    /// Declared ARGs in declaration order with their values.
+    args: Vec<(String, Option<String>)>,
+    run_env: Vars,
+    shell: Vec<String>,
+}
+
+struct Lowering<'a> {
+    df: &'a Dockerfile,
+    stages: &'a [Stage],
+    opts: &'a Options,
+    images: &'a dyn ImageResolver,
+    global: GlobalArgs,
+    dag: Dag,
+    done: Vec<Option<StageOut>>,
+    in_progress: Vec<bool>,
+    context: Option<VertexId>,
+    context_paths: Vec<String>,
+    scratch: Option<VertexId>,
+    base_images: Vec<String>,
+    warnings: Vec<String>,
+    multi_stage: bool,
+}
+
+/// An error pointing at a span of an instruction.
+pub(crate) fn at(span: Span, ins_lines: (usize, usize), message: impl Into<String>) -> Error {
+    Error::Dockerfile {
+        message: message.into(),
+        span,
+        lines: ins_lines,
+    }
+}
+
+fn lines(ins: &Instruction) -> (usize, usize) {
+    (ins.location.start_line, ins.location.end_line)
+}
+
+/// Lowers a parsed Dockerfile.
+pub fn lower(
+    df: &Dockerfile,
+    stages: &Stages,
+    opts: &Options,
+    images: &dyn ImageResolver,
+) -> Result<Lowered> {
+    if stages.stages.is_empty() {
+        return Err(Error::Usage(
+            "dockerfile contains no stages to build".into(),
+        ));
+    }
+    let target_index = match &opts.target {
+        None => stages.stages.len() - 1,
+        Some(t) => {
+            let t = t.to_lowercase();
+            stages
+                .stages
+                .iter()
+                .position(|s| s.from.name.as_deref() == Some(t.as_str()))
+                .ok_or_else(|| {
+                    let names: Vec<&str> = stages
+                        .stages
+                        .iter()
+                        .filter_map(|s| s.from.name.as_deref())
+                        .collect();
+                    let hint = closest(&t, &names)
+                        .map(|n| format!(" (did you mean {n}?)"))
+                        .unwrap_or_default();
+                    Error::Usage(format!("target stage {t:?} could not be found{hint}"))
+                })?
+        }
+    };
+    let target_name = stages.stages[target_index]
+        .from
+        .name
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let mut l = Lowering {
+        df,
+        stages: &stages.stages,
+        opts,
+        images,
+        global: GlobalArgs::new(&target_name),
+        dag: Dag::new(),
+        done: vec![None; stages.stages.len()],
+        in_progress: vec![false; stages.stages.len()],
+        context: None,
+        context_paths: Vec::new(),
+        scratch: None,
+        base_images: Vec::new(),
+        warnings: stages
+            .warnings
+            .iter()
+            .map(|w| format!("{}: {} (line {})", w.rule, w.message, w.line))
+            .collect(),
+        multi_stage: stages.stages.len() > 1,
+    };
+    l.global_args(&stages.global_args)?;
+    // Stages the target needs are lowered in file order, so that a vertex
+    // two stages share carries the first stage's step name, and stages
+    // the target does not need are never looked at (MS-1).
+    for i in l.reachable(target_index) {
+        l.stage(i)?;
+    }
+    let out = l.stage(target_index)?;
+    let mut config = out.config;
+    // The final config never carries the base's creation time (IMG-2).
+    config.created = None;
+    Ok(Lowered {
+        context: l.context,
+        context_paths: l.context_paths,
+        dag: l.dag,
+        target: out.vertex,
+        config,
+        base_images: l.base_images,
+        warnings: l.warnings,
+    })
+}
+
+fn closest(value: &str, options: &[&str]) -> Option<String> {
+    options
+        .iter()
+        .map(|o| (levenshtein(value, o), o))
+        .filter(|(d, _)| *d < 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, o)| o.to_string())
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// State while walking one stage.
+struct StageState {
+    vertex: VertexId,
+    config: ImageConfig,
+    args: Vec<(String, Option<String>)>,
+    run_env: Vars,
+    shell: Vec<String>,
+    cmd_set: bool,
+    step: usize,
+    total: usize,
+    prefix: String,
+}
+
+impl StageState {
+    fn step_name(&mut self, text: &str) -> String {
+        self.step += 1;
+        let width = self.total.to_string().len();
+        if self.prefix.is_empty() {
+            format!("[{:>width$}/{}] {text}", self.step, self.total)
+        } else {
+            format!(
+                "[{} {:>width$}/{}] {text}",
+                self.prefix, self.step, self.total
+            )
+        }
+    }
+
+    fn history(&mut self, created_by: String, empty_layer: bool) {
+        self.config.history.push(History {
+            created_by: Some(created_by),
+            comment: Some("buildkit.dockerfile.v0".to_string()),
+            empty_layer,
+            ..History::default()
+        });
+    }
+
+    /// The variables words are expanded against: the run environment.
+    fn env(&self) -> &Vars {
+        &self.run_env
+    }
+}
+
+fn default_shell() -> Vec<String> {
+    vec!["/bin/sh".to_string(), "-c".to_string()]
+}
+
+/// Counts the instructions that make a `[i/n]` step.
+fn step_count(stage: &Stage) -> usize {
+    1 + stage
+        .commands
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.command,
+                Command::Run(_) | Command::Copy(_) | Command::Add(_) | Command::Workdir(_)
+            )
+        })
+        .count()
+}
+
+impl<'a> Lowering<'a> {
+    fn expand(&self, w: &Spanned<String>, env: &dyn Env, ins: &Instruction) -> Result<String> {
+        lexer(self.df.escape)
+            .process_word(&w.value, env)
+            .map(|e| e.value)
+            .map_err(|e| {
+                at(
+                    w.span,
+                    lines(ins),
+                    format!("failed to process {:?}: {e}", w.value),
+                )
+            })
+    }
+
+    fn expand_raw(
+        &self,
+        raw: &str,
+        span: Span,
+        env: &dyn Env,
+        ins: &Instruction,
+    ) -> Result<String> {
+        lexer(self.df.escape)
+            .process_word(raw, env)
+            .map(|e| e.value)
+            .map_err(|e| at(span, lines(ins), format!("failed to process {raw:?}: {e}")))
+    }
+
+    fn global_args(&mut self, args: &[Instruction]) -> Result<()> {
+        for ins in args {
+            let Command::Arg(decls) = &ins.command else {
+                continue;
+            };
+            for d in decls {
+                let key = self.expand_raw(&d.key, d.span, &self.global.env, ins)?;
+                let value = match self.opts.build_args.get(&key) {
+                    Some(v) => Some(v.clone()),
+                    None => match &d.value {
+                        Some(raw) => Some(self.expand_raw(raw, d.span, &self.global.env, ins)?),
+                        None => None,
+                    },
+                };
+                if let Some(v) = &value {
+                    self.global.env.set(&key, v);
+                }
+                self.global.declared.insert(key, value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Indices of the stages `target` depends on (itself included), in
+    /// file order: through FROM and `COPY --from`. Names that do not
+    /// expand are left for lowering to report.
+    fn reachable(&self, target: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.stages.len()];
+        let mut stack = vec![target];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            let stage = &self.stages[i];
+            let base = lexer(self.df.escape)
+                .process_word(&stage.from.base.value, &self.global.env)
+                .map(|e| e.value.to_lowercase())
+                .unwrap_or_default();
+            let mut deps: Vec<usize> = self
+                .stages
+                .iter()
+                .position(|s| s.from.name.as_deref() == Some(base.as_str()))
+                .into_iter()
+                .collect();
+            for ins in &stage.commands {
+                if let Command::Copy(c) = &ins.command
+                    && let Some(from) = &c.from
+                {
+                    let v = from.value.to_lowercase();
+                    let dep = match v.parse::<usize>() {
+                        Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+                        _ => self
+                            .stages
+                            .iter()
+                            .position(|s| s.from.name.as_deref() == Some(v.as_str())),
+                    };
+                    deps.extend(dep.filter(|&d| d < i));
+                }
+            }
+            stack.extend(deps.into_iter().filter(|&d| !seen[d]));
+        }
+        (0..self.stages.len()).filter(|&i| seen[i]).collect()
+    }
+
+    fn scratch(&mut self) -> VertexId {
+        *self
+            .scratch
+            .get_or_insert_with(|| self.dag.add(Op::Scratch, vec![], VertexMeta::default()))
+    }
+
+    /// Lowers stage `i` (and the stages it needs), once.
+    fn stage(&mut self, i: usize) -> Result<StageOut> {
+        if let Some(out) = &self.done[i] {
+            return Ok(out.clone());
+        }
+        let stage = &self.stages[i];
+        let from_lines = (stage.location.start_line, stage.location.end_line);
+        if self.in_progress[i] {
+            return Err(at(
+                stage.from.base.span,
+                from_lines,
+                format!(
+                    "circular dependency detected on stage: {}",
+                    stage_label(stage, i)
+                ),
+            ));
+        }
+        self.in_progress[i] = true;
+        let prefix = if self.multi_stage {
+            stage_label(stage, i)
+        } else {
+            String::new()
+        };
+        if let Some(p) = &stage.from.platform {
+            let fake = Instruction {
+                command: Command::Arg(vec![]),
+                location: stage.location.clone(),
+            };
+            let platform = self.expand(p, &self.global.env.clone(), &fake)?;
+            let host = format!("linux/{}", kiln_cache::image::host_architecture());
+            if platform != host {
+                return Err(at(
+                    p.span,
+                    from_lines,
+                    format!("FROM --platform={platform}: kiln builds for {host} only"),
+                ));
+            }
+        }
+        let fake = Instruction {
+            command: Command::Arg(vec![]),
+            location: stage.location.clone(),
+        };
+        let base = self.expand(&stage.from.base, &self.global.env.clone(), &fake)?;
+        if base.is_empty() {
+            return Err(at(
+                stage.from.base.span,
+                from_lines,
+                format!("base name ({}) should not be blank", stage.from.base.value),
+            ));
+        }
+        let total = step_count(stage);
+        let mut st = StageState {
+            vertex: VertexId(petgraph::stable_graph::NodeIndex::new(0)),
+            config: ImageConfig::scratch(),
+            args: Vec::new(),
+            run_env: Vars::default(),
+            shell: default_shell(),
+            cmd_set: false,
+            step: 0,
+            total,
+            prefix,
+        };
+        let lower_base = base.to_lowercase();
+        let parent_stage = self
+            .stages
+            .iter()
+            .position(|s| s.from.name.as_deref() == Some(lower_base.as_str()));
+        match parent_stage {
+            Some(p) => {
+                let out = self.stage(p)?;
+                st.vertex = out.vertex;
+                st.config = out.config;
+                st.args = out.args;
+                st.run_env = out.run_env;
+                st.shell = out.shell;
+                st.step_name("FROM");
+            }
+            None if lower_base == "scratch" => {
+                st.vertex = self.scratch();
+                st.config = ImageConfig::scratch();
+                st.run_env = Vars::from_env_list(&st.config.config.env);
+                st.step_name("FROM scratch");
+            }
+            None => {
+                let img = self
+                    .images
+                    .resolve(&base)
+                    .map_err(|m| at(stage.from.base.span, from_lines, m))?;
+                if !img.config.config.on_build.is_empty() {
+                    return Err(at(
+                        stage.from.base.span,
+                        from_lines,
+                        format!(
+                            "base image {} has ONBUILD triggers; running them is not supported yet",
+                            img.name
+                        ),
+                    ));
+                }
+                let name = st.step_name(&format!("FROM {}@{}", img.name, img.manifest));
+                if !self.base_images.contains(&img.name) {
+                    self.base_images.push(img.name.clone());
+                }
+                st.vertex = self.dag.add(
+                    Op::Image(ImageSource {
+                        name: img.name.clone(),
+                        manifest: img.manifest,
+                        diff_ids: img.config.rootfs.diff_ids.clone(),
+                    }),
+                    vec![],
+                    VertexMeta {
+                        name,
+                        lines: Some(from_lines),
+                        no_cache: false,
+                    },
+                );
+                let mut config = img.config.clone();
+                config.created = None;
+                // A Linux image always gets a PATH (ENV-4).
+                if config.env("PATH").is_none() {
+                    config
+                        .config
+                        .env
+                        .insert(0, format!("PATH={}", kiln_cache::image::DEFAULT_PATH));
+                }
+                if config.config.working_dir.is_empty() {
+                    config.config.working_dir = "/".to_string();
+                }
+                if !config.config.shell.is_empty() {
+                    st.shell = config.config.shell.clone();
+                }
+                st.run_env = Vars::from_env_list(&config.config.env);
+                st.config = config;
+            }
+        }
+        for ins in &stage.commands {
+            self.dispatch(&mut st, ins, i)?;
+        }
+        let out = StageOut {
+            vertex: st.vertex,
+            config: st.config,
+            args: st.args,
+            run_env: st.run_env,
+            shell: st.shell,
+        };
+        self.in_progress[i] = false;
+        self.done[i] = Some(out.clone());
+        Ok(out)
+    }
+
+    fn dispatch(
+        &mut self,
+        st: &mut StageState,
+        ins: &Instruction,
+        stage_index: usize,
+    ) -> Result<()> {
+        match &ins.command {
+            Command::Env(pairs) => {
+                // All words see the values from before this line (ENV-1).
+                let before = st.env().clone();
+                let mut shown = Vec::new();
+                let mut config_env = Vars::from_env_list(&st.config.config.env);
+                for kv in pairs {
+                    let key = self.expand_raw(&kv.key, kv.span, &before, ins)?;
+                    let value = self.expand_raw(&kv.value, kv.span, &before, ins)?;
+                    st.run_env.set(&key, &value);
+                    config_env.set(&key, &value);
+                    shown.push(format!("{key}={value}"));
+                }
+                st.config.config.env = config_env.to_env_list();
+                st.history(format!("ENV {}", shown.join(" ")), true);
+            }
+            Command::Arg(decls) => {
+                let mut shown = Vec::new();
+                for d in decls {
+                    let key = self.expand_raw(&d.key, d.span, st.env(), ins)?;
+                    let value = match self.opts.build_args.get(&key) {
+                        Some(v) => Some(v.clone()),
+                        None => match &d.value {
+                            Some(raw) => Some(self.expand_raw(raw, d.span, st.env(), ins)?),
+                            None => self.global.value(&key).flatten(),
+                        },
+                    };
+                    if let Some(v) = &value {
+                        st.run_env.set(&key, v);
+                    }
+                    match st.args.iter_mut().find(|(k, _)| *k == key) {
+                        Some(slot) => slot.1 = value.clone().or(slot.1.take()),
+                        None => st.args.push((key.clone(), value.clone())),
+                    }
+                    shown.push(match &value {
+                        Some(v) => format!("{key}={v}"),
+                        None => key,
+                    });
+                }
+                st.history(format!("ARG {}", shown.join(" ")), true);
+            }
+            Command::Run(r) => run::lower_run(self, st, ins, r)?,
+            Command::Copy(c) => copy::lower_copy(self, st, ins, c, stage_index)?,
+            Command::Add(c) => {
+                let _ = c;
+                return Err(at(
+                    ins.location.keyword,
+                    lines(ins),
+                    "ADD is not supported yet; use COPY for local files",
+                ));
+            }
+            Command::Workdir(w) => copy::lower_workdir(self, st, ins, w)?,
+            _ => config::lower_config(self, st, ins)?,
+        }
+        Ok(())
+    }
+
+    /// The context vertex, made on first use; `paths` are the patterns
+    /// this COPY reads.
+    fn context(&mut self, paths: &[String]) -> VertexId {
+        for p in paths {
+            if !self.context_paths.contains(p) {
+                self.context_paths.push(p.clone());
+            }
+        }
+        // The context is one vertex per build however many COPYs read it:
+        // its identity is fixed and its result covers every path read.
+        *self.context.get_or_insert_with(|| {
+            self.dag.add(
+                Op::Context(ContextSource {
+                    follow_paths: Vec::new(),
+                }),
+                vec![],
+                VertexMeta {
+                    name: "[internal] load build context".to_string(),
+                    lines: None,
+                    no_cache: true,
+                },
+            )
+        })
+    }
+
+    fn vertex_meta(&self, name: String, ins: &Instruction) -> VertexMeta {
+        VertexMeta {
+            name,
+            lines: Some(lines(ins)),
+            no_cache: self.opts.no_cache,
+        }
+    }
+
+    /// RUN's environment: the run env plus proxy build args nobody
+    /// declared.
+    fn proxy_env(&self, st: &StageState) -> Vec<String> {
+        PROXY_ARGS
+            .iter()
+            .filter(|k| st.run_env.get(k).is_none())
+            .filter_map(|k| self.opts.build_args.get(*k).map(|v| format!("{k}={v}")))
+            .collect()
+    }
+}
+
+fn stage_label(stage: &Stage, i: usize) -> String {
+    stage
+        .from
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("stage-{i}"))
+}

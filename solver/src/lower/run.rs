@@ -1,0 +1,132 @@
+//! RUN: an exec vertex on the stage's root filesystem, with the shell
+//! wrapping, environment and history line BuildKit gives it.
+
+use kiln_parser::instruction::{Instruction, Run};
+
+use super::{Lowering, StageState, at, lines};
+use crate::error::Result;
+use crate::op::{ExecOp, NetworkMode, Op};
+
+/// The hostname of build sandboxes, as BuildKit names it, so that scripts
+/// that look at it behave the same.
+pub(crate) const SANDBOX_HOSTNAME: &str = "buildkitsandbox";
+
+pub(super) fn lower_run(
+    l: &mut Lowering<'_>,
+    st: &mut StageState,
+    ins: &Instruction,
+    r: &Run,
+) -> Result<()> {
+    if let Some(m) = r.mounts.first() {
+        return Err(at(m.span, lines(ins), "RUN --mount is not supported yet"));
+    }
+    if let Some(s) = &r.security {
+        return Err(at(
+            s.span,
+            lines(ins),
+            "RUN --security is not supported yet",
+        ));
+    }
+    // kiln's RUN steps are offline: the default network is `none`.
+    if let Some(n) = &r.network
+        && n.value == "host"
+    {
+        return Err(at(
+            n.span,
+            lines(ins),
+            "RUN --network=host is not supported yet (RUN steps have loopback only)",
+        ));
+    }
+    let mut cmd = r.command.args.clone();
+    if !r.command.files.is_empty() {
+        if !r.command.prepend_shell {
+            return Err(at(
+                ins.location.keyword,
+                lines(ins),
+                "heredocs need the shell form of RUN",
+            ));
+        }
+        let text = cmd.first().cloned().unwrap_or_default();
+        let only_heredoc = r.command.files.len() == 1
+            && kiln_parser::heredoc::parse_marker(text.trim())
+                .ok()
+                .flatten()
+                .is_some();
+        let script = if only_heredoc {
+            let doc = &r.command.files[0];
+            let body = if doc.chomp {
+                kiln_parser::heredoc::chomp(&doc.content)
+            } else {
+                doc.content.clone()
+            };
+            if body.starts_with("#!") {
+                return Err(at(
+                    ins.location.keyword,
+                    lines(ins),
+                    "RUN heredocs with a #! interpreter line are not supported yet",
+                ));
+            }
+            body
+        } else {
+            let mut s = text;
+            for doc in &r.command.files {
+                s.push('\n');
+                s.push_str(&doc.content);
+                s.push_str(&doc.name);
+            }
+            s
+        };
+        cmd = vec![script];
+    }
+    let args: Vec<String> = if r.command.prepend_shell {
+        let mut a = st.shell.clone();
+        a.extend(cmd);
+        a
+    } else {
+        cmd
+    };
+    if args.is_empty() {
+        return Err(at(ins.location.keyword, lines(ins), "RUN needs a command"));
+    }
+    let mut env = st.run_env.to_env_list();
+    env.extend(l.proxy_env(st));
+    let cwd = match st.config.config.working_dir.as_str() {
+        "" => "/".to_string(),
+        w => w.to_string(),
+    };
+    let text = ins
+        .location
+        .original
+        .trim_start()
+        .split_once(char::is_whitespace)
+        .map(|(_, rest)| rest.trim().to_string())
+        .unwrap_or_default();
+    let name = st.step_name(&format!("RUN {text}"));
+    let op = Op::Exec(ExecOp {
+        args: args.clone(),
+        env,
+        cwd,
+        user: st.config.config.user.clone(),
+        network: NetworkMode::None,
+        hostname: SANDBOX_HOSTNAME.to_string(),
+    });
+    st.vertex = l.dag.add(op, vec![st.vertex], l.vertex_meta(name, ins));
+    st.history(run_history(st, &args), false);
+    Ok(())
+}
+
+/// `RUN |N K=V … argv # buildkit` (semantics.md RUN-4).
+fn run_history(st: &StageState, args: &[String]) -> String {
+    let valued: Vec<String> = st
+        .args
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
+    let mut s = String::from("RUN ");
+    if !valued.is_empty() {
+        s.push_str(&format!("|{} {} ", valued.len(), valued.join(" ")));
+    }
+    s.push_str(&args.join(" "));
+    s.push_str(" # buildkit");
+    s
+}

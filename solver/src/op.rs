@@ -1,0 +1,285 @@
+//! The op graph: what a build does, as content-addressed vertices.
+//!
+//! A vertex's digest covers its op and its inputs' digests, so identical
+//! work in two stages is one vertex. Names, source lines and cache flags
+//! are metadata beside the digest, never in it.
+
+use std::collections::HashMap;
+
+use kiln_cache::Digest;
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use serde::Serialize;
+
+/// Index of a vertex in its [`Dag`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VertexId(pub(crate) NodeIndex);
+
+impl VertexId {
+    /// A small number for logs.
+    pub fn index(self) -> usize {
+        self.0.index()
+    }
+}
+
+/// What a vertex does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// The empty root filesystem.
+    Scratch,
+    /// An image from the store.
+    Image(ImageSource),
+    /// The local build context (read in place).
+    Context(ContextSource),
+    /// A process in a sandbox on input 0; its changes are the result.
+    Exec(ExecOp),
+    /// Files from input 1 copied into input 0.
+    Copy(CopyOp),
+    /// A directory made in input 0 (WORKDIR).
+    Mkdir(MkdirOp),
+}
+
+/// A base image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageSource {
+    /// Normalised name, for display.
+    pub name: String,
+    /// Manifest digest: the identity.
+    pub manifest: Digest,
+    /// Layers bottom first.
+    pub diff_ids: Vec<Digest>,
+}
+
+/// The build context and the paths the build reads from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContextSource {
+    /// Paths (patterns) any COPY reads, relative to the context root.
+    pub follow_paths: Vec<String>,
+}
+
+/// Network mode of a RUN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    /// No network but loopback (kiln's default: builds are offline unless
+    /// granted).
+    None,
+}
+
+/// A RUN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExecOp {
+    /// argv.
+    pub args: Vec<String>,
+    /// Environment, `K=V`.
+    pub env: Vec<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// USER, unresolved (resolved in the rootfs at run time).
+    pub user: String,
+    /// Network.
+    pub network: NetworkMode,
+    /// Hostname.
+    pub hostname: String,
+}
+
+/// Whose files a copy makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Owner {
+    /// Keep the source's owners (`COPY --from`).
+    Keep,
+    /// Root (context copies without `--chown`).
+    Root,
+    /// `--chown`, unresolved; names resolve in the destination rootfs.
+    Chown(String),
+}
+
+/// A COPY.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopyOp {
+    /// Source paths or patterns, relative to the source root.
+    pub sources: Vec<String>,
+    /// Absolute destination inside input 0; a trailing `/` means "into".
+    pub dest: String,
+    /// Ownership of the copied files.
+    pub owner: Owner,
+    /// `--chmod`, octal.
+    pub mode: Option<u32>,
+    /// Inline files (heredocs): name and content.
+    pub inline: Vec<(String, String)>,
+}
+
+/// A WORKDIR directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MkdirOp {
+    /// Absolute path.
+    pub path: String,
+    /// Owner for created directories (the stage's USER), unresolved.
+    pub user: String,
+}
+
+/// Metadata beside a vertex: how to show it, where it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VertexMeta {
+    /// What progress shows, e.g. `[build 2/3] RUN make`.
+    pub name: String,
+    /// Dockerfile lines (first, last) the vertex comes from.
+    pub lines: Option<(usize, usize)>,
+    /// Skip the cache lookup (`--no-cache`).
+    pub no_cache: bool,
+}
+
+/// A vertex: op, inputs, identity and metadata.
+#[derive(Debug, Clone)]
+pub struct Vertex {
+    /// The op.
+    pub op: Op,
+    /// Inputs, by position.
+    pub inputs: Vec<VertexId>,
+    /// Digest of the op and the inputs' digests.
+    pub digest: Digest,
+    /// Metadata.
+    pub meta: VertexMeta,
+}
+
+/// The graph of a build.
+#[derive(Debug, Default)]
+pub struct Dag {
+    graph: StableDiGraph<Vertex, usize>,
+    by_digest: HashMap<Digest, VertexId>,
+}
+
+#[derive(Serialize)]
+struct Identity<'a> {
+    op: &'a Op,
+    inputs: Vec<Digest>,
+}
+
+impl Dag {
+    /// An empty graph.
+    pub fn new() -> Dag {
+        Dag::default()
+    }
+
+    /// Adds a vertex, or returns the existing one with the same digest
+    /// (merging `no_cache`, and keeping the first name).
+    pub fn add(&mut self, op: Op, inputs: Vec<VertexId>, meta: VertexMeta) -> VertexId {
+        let identity = Identity {
+            op: &op,
+            inputs: inputs.iter().map(|i| self.graph[i.0].digest).collect(),
+        };
+        // Plain data with string keys: serialisation cannot fail.
+        let bytes = serde_json::to_vec(&identity).unwrap_or_default();
+        let digest = Digest::of(&bytes);
+        if let Some(&id) = self.by_digest.get(&digest) {
+            let v = &mut self.graph[id.0];
+            v.meta.no_cache |= meta.no_cache;
+            return id;
+        }
+        let id = VertexId(self.graph.add_node(Vertex {
+            op,
+            inputs: inputs.clone(),
+            digest,
+            meta,
+        }));
+        for (pos, input) in inputs.iter().enumerate() {
+            self.graph.add_edge(input.0, id.0, pos);
+        }
+        self.by_digest.insert(digest, id);
+        id
+    }
+
+    /// The vertex.
+    pub fn vertex(&self, id: VertexId) -> &Vertex {
+        &self.graph[id.0]
+    }
+
+    /// Number of vertices.
+    pub fn len(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    /// Vertices `target` depends on (itself included), inputs first.
+    pub fn ancestors_in_order(&self, target: VertexId) -> Vec<VertexId> {
+        let mut order = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![(target, false)];
+        while let Some((v, expanded)) = stack.pop() {
+            if expanded {
+                order.push(v);
+                continue;
+            }
+            if !seen.insert(v) {
+                continue;
+            }
+            stack.push((v, true));
+            for &i in self.graph[v.0].inputs.iter().rev() {
+                if !seen.contains(&i) {
+                    stack.push((i, false));
+                }
+            }
+        }
+        order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(cmd: &str) -> Op {
+        Op::Exec(ExecOp {
+            args: vec!["/bin/sh".into(), "-c".into(), cmd.into()],
+            env: vec![],
+            cwd: "/".into(),
+            user: String::new(),
+            network: NetworkMode::None,
+            hostname: "h".into(),
+        })
+    }
+
+    #[test]
+    fn identical_work_is_one_vertex() {
+        let mut dag = Dag::new();
+        let base = dag.add(Op::Scratch, vec![], VertexMeta::default());
+        let a = dag.add(
+            exec("make"),
+            vec![base],
+            VertexMeta {
+                name: "a".into(),
+                ..Default::default()
+            },
+        );
+        let b = dag.add(
+            exec("make"),
+            vec![base],
+            VertexMeta {
+                name: "b".into(),
+                ..Default::default()
+            },
+        );
+        assert_eq!(a, b);
+        assert_eq!(dag.vertex(a).meta.name, "a");
+        let c = dag.add(exec("test"), vec![a], VertexMeta::default());
+        assert_ne!(c, a);
+        assert_eq!(dag.len(), 3);
+        assert_eq!(dag.ancestors_in_order(c), vec![base, a, c]);
+    }
+
+    #[test]
+    fn names_are_not_identity_but_inputs_are() {
+        let mut dag = Dag::new();
+        let base = dag.add(Op::Scratch, vec![], VertexMeta::default());
+        let x = dag.add(exec("a"), vec![base], VertexMeta::default());
+        let y = dag.add(exec("b"), vec![base], VertexMeta::default());
+        let on_x = dag.add(exec("c"), vec![x], VertexMeta::default());
+        let on_y = dag.add(exec("c"), vec![y], VertexMeta::default());
+        assert_ne!(dag.vertex(on_x).digest, dag.vertex(on_y).digest);
+    }
+}

@@ -1,0 +1,185 @@
+//! RUN: a sandboxed process on a writable snapshot; its changes become the
+//! step's layer.
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use kiln_cache::{Mountable, Snapshot};
+use kiln_executor::{EtcFile, Network, Process, Rootfs, SandboxSpec, Stdio, StdioSpec};
+use tokio_util::sync::CancellationToken;
+
+use super::RealWorker;
+use crate::error::{Error, Result};
+use crate::op::{ExecOp, Vertex, VertexId};
+use crate::progress::{Event, Stream};
+
+/// Lines of output kept for the error report of a failed step.
+const TAIL_LINES: usize = 10;
+
+pub(crate) fn rootfs_of(m: Mountable) -> Rootfs {
+    match m {
+        Mountable::Overlay {
+            lowers,
+            upper,
+            work,
+        } => Rootfs::Overlay {
+            lowerdirs: lowers,
+            upperdir: upper,
+            workdir: work,
+        },
+        Mountable::Dir(d) => Rootfs::Dir(d),
+    }
+}
+
+fn hosts_file(hostname: &str) -> String {
+    format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+}
+
+impl RealWorker {
+    pub(super) fn run_exec(
+        &self,
+        id: VertexId,
+        v: &Vertex,
+        e: &ExecOp,
+        parent: Option<&Snapshot>,
+        started: Option<Instant>,
+        cancel: &CancellationToken,
+    ) -> Result<Snapshot> {
+        let active = self.store.prepare(parent)?;
+        let spec = SandboxSpec {
+            rootfs: rootfs_of(active.mountable()),
+            mount_point: active.mount_point(),
+            process: Process {
+                args: e.args.clone(),
+                env: e.env.clone(),
+                cwd: e.cwd.clone(),
+                user: e.user.clone(),
+                stdio: StdioSpec {
+                    stdin: Stdio::Null,
+                    stdout: Stdio::Piped,
+                    stderr: Stdio::Piped,
+                },
+            },
+            hostname: e.hostname.clone(),
+            network: Network::None,
+            mounts: Vec::new(),
+            etc_files: vec![EtcFile {
+                path: "/etc/hosts".to_string(),
+                content: hosts_file(&e.hostname),
+                create_missing: false,
+            }],
+            readonly_rootfs: false,
+        };
+        let mut child = self.sandbox.spawn(&spec).map_err(Error::Sandbox)?;
+        let tail: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+        let t0 = started.unwrap_or_else(Instant::now);
+        let mut readers = Vec::new();
+        for (stream, pipe) in [
+            (
+                Stream::Stdout,
+                child
+                    .take_stdout()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            ),
+            (
+                Stream::Stderr,
+                child
+                    .take_stderr()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            ),
+        ] {
+            let Some(pipe) = pipe else { continue };
+            let progress = self.progress.clone();
+            let tail = tail.clone();
+            let vertex = id.index();
+            readers.push(std::thread::spawn(move || {
+                let mut r = BufReader::new(pipe);
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match r.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            let text = String::from_utf8_lossy(&line)
+                                .trim_end_matches('\n')
+                                .to_string();
+                            {
+                                let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                                t.push(text);
+                                if t.len() > TAIL_LINES {
+                                    t.remove(0);
+                                }
+                            }
+                            progress.send(Event::Log {
+                                vertex,
+                                stream,
+                                data: line.clone(),
+                                offset: t0.elapsed(),
+                            });
+                        }
+                    }
+                }
+            }));
+        }
+        // Cancellation kills the sandbox, from a thread that can signal it
+        // while this one waits.
+        let signaller = child.signaller();
+        let done = CancellationToken::new();
+        let watcher = {
+            let cancel = cancel.clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                while !done.is_cancelled() {
+                    if cancel.is_cancelled() {
+                        let _ = signaller.signal(nix::sys::signal::Signal::SIGKILL as i32);
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            })
+        };
+        let status = child.wait();
+        done.cancel();
+        let _ = watcher.join();
+        for r in readers {
+            let _ = r.join();
+        }
+        let lines = v.meta.lines;
+        let status = match status {
+            Ok(s) => s,
+            Err(kiln_executor::Error::Exec {
+                program, message, ..
+            }) => {
+                return Err(Error::Exec {
+                    program,
+                    message,
+                    lines,
+                });
+            }
+            Err(_) if cancel.is_cancelled() => return Err(Error::Canceled),
+            // An unknown USER fails the step, as in BuildKit.
+            Err(kiln_executor::Error::User(u)) => {
+                return Err(Error::Exec {
+                    program: e.args.first().cloned().unwrap_or_default(),
+                    message: u.to_string(),
+                    lines,
+                });
+            }
+            Err(err) => return Err(Error::Sandbox(err)),
+        };
+        if cancel.is_cancelled() {
+            return Err(Error::Canceled);
+        }
+        if !status.success() {
+            return Err(Error::StepFailed {
+                command: e.args.join(" "),
+                code: status.code(),
+                step: v.meta.name.clone(),
+                lines,
+                tail: tail.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            });
+        }
+        Ok(self.store.commit(active)?)
+    }
+}

@@ -1,0 +1,223 @@
+//! COPY and WORKDIR: file operations on the merged view of a writable
+//! snapshot, through the cache crate's in-root file operations.
+
+use std::path::PathBuf;
+
+use kiln_cache::fsops::{self, CopyOptions, FileOwner};
+use kiln_cache::{Digest, Hasher, Mountable, Snapshot, View};
+
+use super::RealWorker;
+use super::mount::{MountGuard, overlay};
+use crate::context::{ContextIndex, clean_rel};
+use crate::error::{Error, Result};
+use crate::op::{CopyOp, MkdirOp, Owner, Vertex};
+
+/// Where a COPY reads from.
+pub(crate) enum Source {
+    /// The build context directory.
+    Context(PathBuf),
+    /// Another vertex's root filesystem (`None`: empty).
+    Snapshot(Option<Snapshot>),
+}
+
+fn not_found(path: &str, lines: Option<(usize, usize)>) -> Error {
+    Error::Source {
+        message: format!(
+            "failed to compute cache key: \"/{}\": not found",
+            clean_rel(path)
+        ),
+        lines,
+    }
+}
+
+/// The part of a context COPY's cache key that stands for the files it
+/// reads.
+pub(crate) fn context_key(idx: &ContextIndex, c: &CopyOp, v: &Vertex) -> Result<Digest> {
+    let mut h = Hasher::new();
+    for s in &c.sources {
+        match idx.sources.get(s) {
+            Some(Some(d)) => h.update(d.bytes()),
+            _ => return Err(not_found(s, v.meta.lines)),
+        }
+    }
+    Ok(h.finish())
+}
+
+/// File ops never fail on unknown names: they map to 0 (semantics.md
+/// USR-3). `name` gives the user's primary group, `1000` gives 1000:1000,
+/// `name:` gives group 0.
+pub(crate) fn chown_ids(spec: &str, passwd: &str, group: &str) -> (u32, u32) {
+    let (user, grp) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let passwd_entry = |name: &str| {
+        passwd.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 4 && f[0] == name)
+                .then(|| (f[2].parse().unwrap_or(0), f[3].parse().unwrap_or(0)))
+        })
+    };
+    let (uid, primary) = match user.parse::<u32>() {
+        Ok(n) => (n, n),
+        Err(_) if user.is_empty() => (0, 0),
+        Err(_) => passwd_entry(user).unwrap_or((0, 0)),
+    };
+    let gid = match grp {
+        None => primary,
+        Some("") => 0,
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => group
+                .lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() >= 3 && f[0] == g).then(|| f[2].parse().unwrap_or(0))
+                })
+                .unwrap_or(0),
+        },
+    };
+    (uid, gid)
+}
+
+fn read_ids(root: &std::path::Path, spec: &str) -> Result<(u32, u32)> {
+    let limit = kiln_executor::user::MAX_USER_FILE_BYTES;
+    let passwd = fsops::read_file(root, "/etc/passwd", limit).map_err(kiln_cache::Error::from)?;
+    let group = fsops::read_file(root, "/etc/group", limit).map_err(kiln_cache::Error::from)?;
+    let text = |b: Option<Vec<u8>>| {
+        b.map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    Ok(chown_ids(spec, &text(passwd), &text(group)))
+}
+
+/// A writable snapshot mounted for file operations.
+struct Mounted {
+    _guard: Option<MountGuard>,
+    root: PathBuf,
+}
+
+impl RealWorker {
+    fn mount_active(&self, active: &kiln_cache::Active) -> Result<Mounted> {
+        Ok(match active.mountable() {
+            Mountable::Overlay {
+                lowers,
+                upper,
+                work,
+            } => {
+                let target = active.mount_point();
+                Mounted {
+                    _guard: Some(overlay(&lowers, Some((&upper, &work)), &target)?),
+                    root: target,
+                }
+            }
+            Mountable::Dir(d) => Mounted {
+                _guard: None,
+                root: d,
+            },
+        })
+    }
+
+    pub(super) fn run_copy(
+        &self,
+        c: &CopyOp,
+        parent: Option<&Snapshot>,
+        source: Source,
+        v: &Vertex,
+    ) -> Result<Snapshot> {
+        let active = self.store.prepare(parent)?;
+        let tmp = self.store.temp_dir()?;
+        {
+            let dest = self.mount_active(&active)?;
+            let mut _src_guard = None;
+            let src_root = match source {
+                Source::Context(root) => root,
+                Source::Snapshot(s) => match self.store.view(s.as_ref()) {
+                    View::Dir(d) => d,
+                    View::Empty => tmp.path().to_path_buf(),
+                    View::Layers(layers) => {
+                        let target = tmp.path().join("src");
+                        std::fs::create_dir_all(&target)
+                            .map_err(|e| crate::error::io_err(&target, e))?;
+                        _src_guard = Some(overlay(&layers, None, &target)?);
+                        target
+                    }
+                },
+            };
+            let owner = match &c.owner {
+                Owner::Keep => FileOwner::Keep,
+                Owner::Root => FileOwner::Set(0, 0),
+                Owner::Chown(spec) => {
+                    let (u, g) = read_ids(&dest.root, spec)?;
+                    FileOwner::Set(u, g)
+                }
+            };
+            let opts = CopyOptions {
+                owner,
+                mode: c.mode,
+            };
+            let mut paths = Vec::new();
+            for s in &c.sources {
+                match fsops::expand(&src_root, s).map_err(kiln_cache::Error::from)? {
+                    Some(found) => paths.extend(found),
+                    None => return Err(not_found(s, v.meta.lines)),
+                }
+            }
+            if !paths.is_empty() {
+                fsops::copy(&src_root, &paths, &dest.root, &c.dest, &opts)
+                    .map_err(kiln_cache::Error::from)?;
+            }
+            for (name, data) in &c.inline {
+                let target = if c.dest.ends_with('/') {
+                    format!("{}{name}", c.dest)
+                } else if fsops::is_dir(&dest.root, &c.dest).map_err(kiln_cache::Error::from)? {
+                    format!("{}/{name}", c.dest)
+                } else {
+                    c.dest.clone()
+                };
+                let (uid, gid) = match opts.owner {
+                    FileOwner::Set(u, g) => (u, g),
+                    FileOwner::Keep => (0, 0),
+                };
+                fsops::write_file(
+                    &dest.root,
+                    &target,
+                    data.as_bytes(),
+                    c.mode.unwrap_or(0o644),
+                    (uid, gid),
+                )
+                .map_err(kiln_cache::Error::from)?;
+            }
+        }
+        Ok(self.store.commit(active)?)
+    }
+
+    pub(super) fn run_mkdir(&self, m: &MkdirOp, parent: Option<&Snapshot>) -> Result<Snapshot> {
+        let active = self.store.prepare(parent)?;
+        {
+            let dest = self.mount_active(&active)?;
+            let owner = read_ids(&dest.root, &m.user)?;
+            fsops::mkdir_all(&dest.root, &m.path, owner).map_err(kiln_cache::Error::from)?;
+        }
+        Ok(self.store.commit(active)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chown_is_lenient() {
+        let passwd = "root:x:0:0::/root:/bin/sh\nalice:x:1000:1001::/home/alice:/bin/sh\n";
+        let group = "root:x:0:\nstaff:x:50:alice\n";
+        assert_eq!(chown_ids("1000", passwd, group), (1000, 1000));
+        assert_eq!(chown_ids("alice", passwd, group), (1000, 1001));
+        assert_eq!(chown_ids("alice:", passwd, group), (1000, 0));
+        assert_eq!(chown_ids("alice:staff", passwd, group), (1000, 50));
+        assert_eq!(chown_ids("ghost", passwd, group), (0, 0));
+        assert_eq!(chown_ids("ghost:nogroup", passwd, group), (0, 0));
+        assert_eq!(chown_ids("", passwd, group), (0, 0));
+        assert_eq!(chown_ids("5:6", passwd, group), (5, 6));
+    }
+}

@@ -1,0 +1,298 @@
+//! The real worker: cache keys, cache lookups and the ops themselves (RUN
+//! in a sandbox, COPY and WORKDIR on a mounted root filesystem).
+//!
+//! Mounts made here live in the kiln process's private mount namespace
+//! (the binary sets it up before any thread starts), so they vanish with
+//! the process whatever happens.
+
+mod exec;
+mod file;
+mod mount;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kiln_cache::{Digest, Hasher, Snapshot, Store};
+use kiln_executor::Sandbox;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{ContextIndex, index};
+use crate::error::{Error, Result};
+use crate::op::{Dag, Op, Vertex, VertexId};
+use crate::progress::{Event, Progress};
+use crate::schedule::{Resolved, Worker};
+
+/// What a vertex produced.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// A root filesystem (`None`: empty, from scratch).
+    Fs(Option<Snapshot>),
+    /// The hashed build context.
+    Context(Arc<ContextIndex>),
+}
+
+impl Output {
+    /// The snapshot, for vertices that make a root filesystem.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        match self {
+            Output::Fs(s) => s.as_ref(),
+            Output::Context(_) => None,
+        }
+    }
+}
+
+/// The worker that really builds.
+pub struct RealWorker {
+    pub(crate) store: Arc<Store>,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) context_root: Option<PathBuf>,
+    pub(crate) context_paths: Vec<String>,
+    pub(crate) progress: Progress,
+}
+
+impl RealWorker {
+    /// A worker over `store`, reading the context at `context_root`.
+    pub fn new(
+        store: Arc<Store>,
+        sandbox: Sandbox,
+        context_root: Option<PathBuf>,
+        context_paths: Vec<String>,
+        progress: Progress,
+    ) -> RealWorker {
+        RealWorker {
+            store,
+            sandbox,
+            context_root,
+            context_paths,
+            progress,
+        }
+    }
+
+    fn started(&self, id: VertexId, v: &Vertex) -> Option<Instant> {
+        if v.meta.name.is_empty() {
+            return None;
+        }
+        self.progress.send(Event::Started {
+            vertex: id.index(),
+            name: v.meta.name.clone(),
+            at: std::time::SystemTime::now(),
+        });
+        Some(Instant::now())
+    }
+
+    fn finish<T>(&self, id: VertexId, started: Option<Instant>, r: &Result<T>) {
+        let Some(t) = started else {
+            return;
+        };
+        match r {
+            Ok(_) => self.progress.send(Event::Done {
+                vertex: id.index(),
+                elapsed: t.elapsed(),
+            }),
+            Err(Error::Canceled) => self.progress.send(Event::Canceled { vertex: id.index() }),
+            Err(e) => self.progress.send(Event::Failed {
+                vertex: id.index(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    fn cached(&self, id: VertexId, started: Option<Instant>) {
+        if started.is_some() {
+            self.progress.send(Event::Cached { vertex: id.index() });
+        }
+    }
+
+    /// A cached result for `key`, if the cache has one whose snapshot is
+    /// still complete.
+    fn lookup(&self, key: &Digest) -> Result<Option<Snapshot>> {
+        let Some(chain) = self.store.meta().cache(key)? else {
+            return Ok(None);
+        };
+        match self.store.snapshot(&chain) {
+            Ok(s) => Ok(s),
+            // A damaged snapshot is a miss, not a failed build.
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn fs_input(inputs: &[Arc<Resolved<Output>>], i: usize) -> Option<Snapshot> {
+        inputs.get(i).and_then(|r| r.output.snapshot().cloned())
+    }
+}
+
+fn op_key(kind: &str, op: &impl serde::Serialize, inputs: &[&Digest]) -> Digest {
+    let mut h = Hasher::new();
+    h.field(kind.as_bytes());
+    h.field(&serde_json::to_vec(op).unwrap_or_default());
+    for i in inputs {
+        h.update(i.bytes());
+    }
+    h.finish()
+}
+
+impl Worker for RealWorker {
+    type Output = Output;
+
+    fn resolve(
+        &self,
+        dag: &Dag,
+        id: VertexId,
+        inputs: &[Arc<Resolved<Output>>],
+        cancel: &CancellationToken,
+    ) -> Result<Resolved<Output>> {
+        let v = dag.vertex(id);
+        let input_keys: Vec<&Digest> = inputs.iter().map(|r| &r.key).collect();
+        match &v.op {
+            Op::Scratch => Ok(Resolved {
+                key: op_key("scratch", &(), &[]),
+                output: Output::Fs(None),
+            }),
+            Op::Image(src) => {
+                let key = op_key("image", &src.manifest, &[]);
+                let started = self.started(id, v);
+                let chain = src.diff_ids.iter().fold(None, |acc: Option<Digest>, d| {
+                    Some(kiln_cache::snapshot::chain_id(acc.as_ref(), d))
+                });
+                let present = match &chain {
+                    Some(c) => self.store.snapshot(c).ok().flatten(),
+                    None => None,
+                };
+                if chain.is_none() || present.is_some() {
+                    self.cached(id, started);
+                    return Ok(Resolved {
+                        key,
+                        output: Output::Fs(present),
+                    });
+                }
+                let r = self.store.unpack_all(&src.diff_ids).map_err(Error::from);
+                self.finish(id, started, &r);
+                Ok(Resolved {
+                    key,
+                    output: Output::Fs(r?),
+                })
+            }
+            Op::Context(_) => {
+                let started = self.started(id, v);
+                let r = match &self.context_root {
+                    Some(root) => index(root, &self.context_paths),
+                    None => Err(Error::Usage("this build has no context".into())),
+                };
+                if let Ok(idx) = &r {
+                    self.progress.send(Event::Status {
+                        vertex: id.index(),
+                        text: format!("transferring context: {} done", human_bytes(idx.bytes)),
+                    });
+                }
+                self.finish(id, started, &r);
+                let idx = r?;
+                Ok(Resolved {
+                    key: op_key("context", &(), &[]),
+                    output: Output::Context(Arc::new(idx)),
+                })
+            }
+            Op::Exec(e) => {
+                let key = op_key("exec", e, &input_keys);
+                self.cached_or(id, v, key, cancel, |w, started| {
+                    w.run_exec(
+                        id,
+                        v,
+                        e,
+                        Self::fs_input(inputs, 0).as_ref(),
+                        started,
+                        cancel,
+                    )
+                })
+            }
+            Op::Copy(c) => {
+                let source_key = match inputs.get(1).map(|r| &r.output) {
+                    Some(Output::Context(idx)) => file::context_key(idx, c, v)?,
+                    _ => inputs
+                        .get(1)
+                        .map(|r| r.key)
+                        .unwrap_or_else(|| op_key("none", &(), &[])),
+                };
+                let key = op_key("copy", c, &[&inputs[0].key, &source_key]);
+                self.cached_or(id, v, key, cancel, |w, _| {
+                    let source = match inputs.get(1).map(|r| &r.output) {
+                        Some(Output::Context(idx)) => file::Source::Context(idx.root.clone()),
+                        Some(Output::Fs(s)) => file::Source::Snapshot(s.clone()),
+                        None => file::Source::Snapshot(None),
+                    };
+                    w.run_copy(c, Self::fs_input(inputs, 0).as_ref(), source, v)
+                })
+            }
+            Op::Mkdir(m) => {
+                let key = op_key("mkdir", m, &input_keys);
+                self.cached_or(id, v, key, cancel, |w, _| {
+                    w.run_mkdir(m, Self::fs_input(inputs, 0).as_ref())
+                })
+            }
+        }
+    }
+}
+
+impl RealWorker {
+    /// Answers from the cache, or runs `f` and records its result.
+    fn cached_or(
+        &self,
+        id: VertexId,
+        v: &Vertex,
+        key: Digest,
+        cancel: &CancellationToken,
+        f: impl FnOnce(&Self, Option<Instant>) -> Result<Snapshot>,
+    ) -> Result<Resolved<Output>> {
+        let started = self.started(id, v);
+        if !v.meta.no_cache
+            && let Some(s) = self.lookup(&key)?
+        {
+            self.cached(id, started);
+            return Ok(Resolved {
+                key,
+                output: Output::Fs(Some(s)),
+            });
+        }
+        if cancel.is_cancelled() {
+            self.finish::<()>(id, started, &Err(Error::Canceled));
+            return Err(Error::Canceled);
+        }
+        let r = f(self, started);
+        if let Ok(s) = &r {
+            self.store.meta().put_cache(&key, &s.chain_id())?;
+        }
+        self.finish(id, started, &r);
+        Ok(Resolved {
+            key,
+            output: Output::Fs(Some(r?)),
+        })
+    }
+}
+
+/// Sizes as BuildKit's plain output shows them: decimal units, two
+/// decimals, whole bytes without.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if n < 1000 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.2}{}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_like_buildkit() {
+        assert_eq!(human_bytes(155), "155B");
+        assert_eq!(human_bytes(1234), "1.23kB");
+        assert_eq!(human_bytes(3_620_000), "3.62MB");
+    }
+}

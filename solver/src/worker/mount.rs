@@ -1,0 +1,101 @@
+//! Overlay mounts in kiln's own mount namespace, for file ops that need
+//! the merged view of a layer stack. Each mount is undone on drop; if kiln
+//! dies first, its mount namespace takes them along.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+use crate::error::{Error, Result};
+
+/// A mount undone on drop.
+pub(crate) struct MountGuard {
+    target: PathBuf,
+}
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = umount2(&self.target, MntFlags::MNT_DETACH);
+    }
+}
+
+/// overlayfs mount data is limited to a page.
+const MAX_MOUNT_DATA: usize = 4095;
+
+/// Mounts an overlay of `lowers` (top-most first) at `target`: writable
+/// with `upper` and `work`, read-only without. A read-only overlay needs
+/// two lowers; a single lower is bind-mounted read-only instead.
+pub(crate) fn overlay(
+    lowers: &[PathBuf],
+    upper: Option<(&Path, &Path)>,
+    target: &Path,
+) -> Result<MountGuard> {
+    let err = |source| Error::Mount {
+        target: target.to_path_buf(),
+        source,
+    };
+    if upper.is_none() && lowers.len() == 1 {
+        mount(
+            Some(lowers[0].as_path()),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(err)?;
+        let guard = MountGuard {
+            target: target.to_path_buf(),
+        };
+        mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(err)?;
+        return Ok(guard);
+    }
+    let mut data = String::new();
+    let lower_list: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+    let empty;
+    let lower_list = if lower_list.is_empty() {
+        // An overlay needs a lower; an empty directory stands for scratch.
+        empty = target.with_extension("empty");
+        std::fs::create_dir_all(&empty).map_err(|e| crate::error::io_err(&empty, e))?;
+        vec![empty.display().to_string()]
+    } else {
+        lower_list
+    };
+    data.push_str("lowerdir=");
+    data.push_str(&lower_list.join(":"));
+    if let Some((upper, work)) = upper {
+        data.push_str(&format!(
+            ",upperdir={},workdir={}",
+            upper.display(),
+            work.display()
+        ));
+    }
+    if data.len() > MAX_MOUNT_DATA {
+        return Err(Error::Usage(format!(
+            "the image has too many layers ({}) to mount at once",
+            lowers.len()
+        )));
+    }
+    let flags = if upper.is_some() {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_RDONLY
+    };
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        flags,
+        Some(data.as_str()),
+    )
+    .map_err(err)?;
+    Ok(MountGuard {
+        target: target.to_path_buf(),
+    })
+}
