@@ -1,0 +1,214 @@
+//! `kiln build`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kiln_cache::{ImageName, Store};
+use kiln_solver::lower::Options;
+use kiln_solver::progress::Progress;
+use kiln_solver::{BuildRequest, Error};
+use tokio_util::sync::CancellationToken;
+
+use crate::exit::{self, Failure};
+use crate::render::diagnostic;
+use crate::render::plain::Plain;
+
+/// Flags of `kiln build`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Name and optionally tag the image (`name:tag`); repeatable.
+    #[arg(short = 't', long = "tag")]
+    tags: Vec<String>,
+    /// The Dockerfile (default: `Dockerfile` in the context; `-` for stdin).
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Set a build-time variable: `KEY=VALUE`, or `KEY` to take it from the
+    /// environment.
+    #[arg(long = "build-arg")]
+    build_args: Vec<String>,
+    /// Build this stage and what it needs, not the last one.
+    #[arg(long)]
+    target: Option<String>,
+    /// Do not use the cache for any step.
+    #[arg(long)]
+    no_cache: bool,
+    /// Progress output: auto or plain (plain is what auto picks for now).
+    #[arg(long, default_value = "auto", env = "BUILDKIT_PROGRESS")]
+    progress: String,
+    /// Write the image ID to this file.
+    #[arg(long)]
+    iidfile: Option<PathBuf>,
+    /// How many steps may run at once (default: the number of CPUs).
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    /// The build context directory.
+    context: PathBuf,
+}
+
+/// Reads a Dockerfile (or stdin for `-`), returning the name to show and
+/// the bytes.
+pub fn read_dockerfile(path: &Path) -> Result<(String, Vec<u8>), Failure> {
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::input(format!("reading the Dockerfile from stdin: {e}")))?;
+        return Ok(("Dockerfile".to_string(), buf));
+    }
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Failure::input(format!("Dockerfile not found: {}", path.display()))
+        }
+        _ => Failure::input(format!("cannot read {}: {e}", path.display())),
+    })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "Dockerfile".to_string());
+    Ok((name, bytes))
+}
+
+fn parse_build_args(raw: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    let mut out = BTreeMap::new();
+    for a in raw {
+        match a.split_once('=') {
+            Some(("", _)) => {
+                return Err(Failure::input(format!(
+                    "invalid --build-arg {a:?}: empty name"
+                )));
+            }
+            Some((k, v)) => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            // A bare name takes its value from the environment, and is
+            // skipped when the environment lacks it (as docker does).
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    out.insert(a.clone(), v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
+    match args.progress.as_str() {
+        "auto" | "plain" => {}
+        "tty" | "rawjson" | "quiet" => {
+            return Err(Failure::input(format!(
+                "--progress={} is not supported yet; use plain",
+                args.progress
+            )));
+        }
+        other => {
+            return Err(Failure::input(format!(
+                "invalid --progress {other:?}: want auto or plain"
+            )));
+        }
+    }
+    let context = &args.context;
+    match std::fs::metadata(context) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Failure::input(format!(
+                "context {} is not a directory",
+                context.display()
+            )));
+        }
+        Err(_) => {
+            return Err(Failure::input(format!(
+                "context directory {} does not exist",
+                context.display()
+            )));
+        }
+    }
+    let dockerfile_path = match &args.file {
+        Some(f) => f.clone(),
+        None => {
+            let upper = context.join("Dockerfile");
+            let lower = context.join("dockerfile");
+            if !upper.exists() && lower.exists() {
+                lower
+            } else {
+                upper
+            }
+        }
+    };
+    let (name, dockerfile) = read_dockerfile(&dockerfile_path)?;
+    let mut tags = Vec::new();
+    for t in &args.tags {
+        tags.push(ImageName::parse(t).map_err(|e| Failure::input(e.to_string()))?);
+    }
+    let req = BuildRequest {
+        context: std::fs::canonicalize(context)
+            .map_err(|e| Failure::input(format!("context {}: {e}", context.display())))?,
+        dockerfile: dockerfile.clone(),
+        dockerfile_name: name.clone(),
+        options: Options {
+            build_args: parse_build_args(&args.build_args)?,
+            target: args.target.clone(),
+            no_cache: args.no_cache,
+        },
+        tags,
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+    };
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let renderer = std::thread::spawn(move || {
+        let mut plain = Plain::new(std::io::stderr().lock());
+        for e in rx {
+            plain.event(e);
+        }
+        plain.finish();
+    });
+    let rt = super::runtime()?;
+    let cancel = CancellationToken::new();
+    let result = rt.block_on(async {
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {},
+            }
+            c.cancel();
+        });
+        kiln_solver::build(store, kiln_executor::Sandbox::new(), req, Progress::new(tx), cancel.clone()).await
+    });
+    // Every sender is gone once the build returns and the runtime stops.
+    drop(rt);
+    let _ = renderer.join();
+    match result {
+        Ok(r) => {
+            if let Some(path) = &args.iidfile {
+                std::fs::write(path, r.image.config.to_string())
+                    .map_err(|e| Failure::infra(format!("writing {}: {e}", path.display())))?;
+            }
+            Ok(0)
+        }
+        Err(Error::Canceled) if cancel.is_cancelled() => Err(Failure::new(130, "build canceled")),
+        Err(e) => Err(render_error(&name, &dockerfile, e)),
+    }
+}
+
+/// Turns a build error into the message and exit code the user sees.
+fn render_error(file: &str, dockerfile: &[u8], e: Error) -> Failure {
+    let code = exit::for_class(e.class());
+    let source = String::from_utf8_lossy(dockerfile);
+    let message = match &e {
+        Error::Parse(p) => diagnostic::with_span(file, &source, p.span, &p.to_string()),
+        Error::Dockerfile { message, span, .. } => {
+            diagnostic::with_span(file, &source, *span, message)
+        }
+        _ => match e.lines() {
+            Some(lines) => diagnostic::with_lines(file, &source, lines, &e.to_string()),
+            None => e.to_string(),
+        },
+    };
+    Failure::new(code, message)
+}

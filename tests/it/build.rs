@@ -1,0 +1,258 @@
+//! Builds end to end, and the cache.
+
+use crate::require_root;
+use crate::support::Kiln;
+
+const HELLO: &str = "\
+FROM busybox:latest AS build
+WORKDIR /src
+COPY greeting.txt .
+RUN echo \"built in $(pwd)\" > message && cat greeting.txt >> message
+
+FROM busybox:latest
+COPY --from=build /src/message /message
+CMD [\"cat\", \"/message\"]
+";
+
+fn hello(k: &Kiln) {
+    k.write("Dockerfile", HELLO);
+    k.write("greeting.txt", "hello from the context\n");
+}
+
+#[test]
+fn multi_stage_build_then_run() {
+    require_root!();
+    let k = Kiln::new();
+    hello(&k);
+    let b = k.build("hello:1", &[]).ok();
+    assert!(b.stderr.contains("[build 4/4] RUN echo"), "{}", b.stderr);
+    let r = k.kiln(&["run", "--rm", "hello:1"]).ok();
+    assert_eq!(r.stdout, "built in /src\nhello from the context\n");
+    let images = k.kiln(&["images"]).ok();
+    assert!(images.stdout.contains("hello "), "{}", images.stdout);
+    assert!(images.stdout.contains("busybox "), "{}", images.stdout);
+}
+
+#[test]
+fn examples_hello_builds_and_runs() {
+    require_root!();
+    let k = Kiln::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    k.kiln(&["build", "-t", "hello:1", example.to_str().unwrap()])
+        .ok();
+    let r = k.kiln(&["run", "--rm", "hello:1"]).ok();
+    assert!(
+        r.stdout.contains("Hello from a kiln-built image!"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.starts_with("built by kiln in stage 'build'"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn unchanged_rebuild_runs_nothing() {
+    require_root!();
+    let k = Kiln::new();
+    hello(&k);
+    k.build("hello:1", &[]).ok();
+    let again = k.build("hello:1", &[]).ok();
+    assert_eq!(again.ran(), Vec::<String>::new(), "{}", again.stderr);
+    let cached = again.steps("CACHED");
+    for step in [
+        "[build 2/4] WORKDIR /src",
+        "[build 3/4] COPY greeting.txt .",
+        "[stage-1 2/2] COPY --from=build /src/message /message",
+    ] {
+        assert!(
+            cached.iter().any(|c| c == step),
+            "{step} not CACHED in\n{}",
+            again.stderr
+        );
+    }
+    assert!(
+        cached.iter().any(|c| c.starts_with("[build 4/4] RUN")),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn touching_a_file_changes_nothing() {
+    require_root!();
+    let k = Kiln::new();
+    hello(&k);
+    k.build("hello:1", &[]).ok();
+    let p = k.ctx().join("greeting.txt");
+    filetime::set_file_mtime(&p, filetime::FileTime::from_unix_time(12345, 0)).unwrap();
+    let again = k.build("hello:1", &[]).ok();
+    assert_eq!(again.ran(), Vec::<String>::new(), "{}", again.stderr);
+}
+
+#[test]
+fn changing_a_copied_file_reruns_that_step_and_later_only() {
+    require_root!();
+    let k = Kiln::new();
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nCOPY c.txt /c.txt\n",
+    );
+    k.write("a.txt", "a1");
+    k.write("c.txt", "c1");
+    k.build("t:1", &[]).ok();
+    k.write("a.txt", "a2");
+    let b = k.build("t:1", &[]).ok();
+    assert_eq!(
+        b.ran(),
+        vec![
+            "[3/5] COPY a.txt /a.txt",
+            "[4/5] RUN cat /a.txt > /b.txt",
+            "[5/5] COPY c.txt /c.txt"
+        ],
+        "{}",
+        b.stderr
+    );
+    assert!(
+        b.steps("CACHED")
+            .contains(&"[2/5] RUN echo one > /one".to_string()),
+        "{}",
+        b.stderr
+    );
+    let r = k.kiln(&["run", "--rm", "t:1", "cat", "/b.txt"]).ok();
+    assert_eq!(r.stdout, "a2");
+}
+
+#[test]
+fn no_cache_reruns_everything() {
+    require_root!();
+    let k = Kiln::new();
+    k.write("Dockerfile", "FROM busybox:latest\nRUN echo hi > /hi\n");
+    k.build("t:1", &[]).ok();
+    let b = k.build("t:1", &["--no-cache"]).ok();
+    assert_eq!(b.ran(), vec!["[2/2] RUN echo hi > /hi"], "{}", b.stderr);
+}
+
+#[test]
+fn run_shell_and_exec_forms_env_workdir() {
+    require_root!();
+    let k = Kiln::new();
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nENV GREETING=hi NAME=\"kiln user\"\nWORKDIR /work/dir\nRUN echo \"$GREETING $NAME\" > out\nRUN [\"/bin/sh\", \"-c\", \"pwd >> out\"]\nENTRYPOINT [\"cat\"]\nCMD [\"/work/dir/out\"]\n",
+    );
+    k.build("t:1", &[]).ok();
+    let r = k.kiln(&["run", "--rm", "t:1"]).ok();
+    assert_eq!(r.stdout, "hi kiln user\n/work/dir\n");
+    // A command given to run replaces CMD, not ENTRYPOINT.
+    let r = k.kiln(&["run", "--rm", "t:1", "/etc/passwd"]).ok();
+    assert!(r.stdout.starts_with("root:x:0:0"), "{}", r.stdout);
+}
+
+#[test]
+fn root_flag_after_the_subcommand() {
+    require_root!();
+    let k = Kiln::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["images", "--root"])
+        .arg(k.root())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("busybox"));
+}
+
+#[test]
+fn copy_snapshotter_builds_the_same() {
+    require_root!();
+    let k = Kiln::with_snapshotter(Some("copy"));
+    hello(&k);
+    k.build("hello:1", &[]).ok();
+    let r = k.kiln(&["run", "--rm", "hello:1"]).ok();
+    assert_eq!(r.stdout, "built in /src\nhello from the context\n");
+    let again = k.build("hello:1", &[]).ok();
+    assert_eq!(again.ran(), Vec::<String>::new(), "{}", again.stderr);
+}
+
+#[test]
+fn build_from_scratch_and_iidfile() {
+    require_root!();
+    let k = Kiln::new();
+    k.write("Dockerfile", "FROM scratch\nCOPY data /data\n");
+    k.write("data/a", "a");
+    let iid = k.dir.path().join("iid");
+    k.build("data:1", &["--iidfile", iid.to_str().unwrap()])
+        .ok();
+    let id = std::fs::read_to_string(&iid).unwrap();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    let images = k.kiln(&["images", "--no-trunc"]).ok();
+    assert!(images.stdout.contains(&id), "{}", images.stdout);
+}
+
+fn deletions_survive_in_layers(snapshotter: Option<&'static str>) {
+    let k = Kiln::with_snapshotter(snapshotter);
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nRUN mkdir -p /d/e && echo x > /d/e/f && echo y > /keep\nRUN rm -rf /d && rm /bin/vi\n",
+    );
+    k.build("del:1", &[]).ok();
+    let r = k
+        .kiln(&[
+            "run",
+            "--rm",
+            "del:1",
+            "sh",
+            "-c",
+            "ls /d /bin/vi 2>&1; cat /keep; ls /bin/sh",
+        ])
+        .ok();
+    assert!(
+        r.stdout.contains("/d: No such file or directory"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("/bin/vi: No such file or directory"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.ends_with("y\n/bin/sh\n"), "{}", r.stdout);
+    // The last layer records the deletions as OCI whiteouts: one for the
+    // directory (no per-child ones), one for the file.
+    let blobs = k.root().join("blobs/sha256");
+    let listings: Vec<String> = std::fs::read_dir(&blobs)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let out = std::process::Command::new("tar")
+                .arg("tf")
+                .arg(e.path())
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        })
+        .collect();
+    let layer = listings
+        .iter()
+        .find(|l| l.contains(".wh.vi"))
+        .unwrap_or_else(|| panic!("no layer with whiteouts in {listings:?}"));
+    let mut entries: Vec<&str> = layer.lines().collect();
+    entries.sort();
+    assert_eq!(entries, vec![".wh.d", "bin/", "bin/.wh.vi"], "{layer}");
+}
+
+#[test]
+fn deletions_become_whiteouts_overlay() {
+    require_root!();
+    deletions_survive_in_layers(None);
+}
+
+#[test]
+fn deletions_become_whiteouts_copy() {
+    require_root!();
+    deletions_survive_in_layers(Some("copy"));
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real `kiln` binary on temporary stores.
+
+// Tests say why they skip; helpers are `pub` for the test modules only.
+#![allow(clippy::print_stderr, unreachable_pub)]
+
+mod support;
+
+mod build;
+mod errors;
+mod run;
