@@ -48,6 +48,8 @@ enum Command {
     Run(cli::run::Args),
     /// Parse a Dockerfile and print its syntax tree.
     Parse(cli::parse::Args),
+    /// Run the build checks (lint rules) on a Dockerfile without building.
+    Check(cli::check::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Parse(args) => cli::parse::run(args),
+        Command::Check(args) => cli::check::run(args),
         command => {
             if let Err(f) = cli::private_mounts() {
                 Err(f)
@@ -86,6 +89,7 @@ fn dispatch(
         Command::Images(args) => cli::images::run(store()?.as_ref(), args),
         Command::Run(args) => cli::run::run(store()?, args),
         Command::Parse(args) => cli::parse::run(args),
+        Command::Check(args) => cli::check::run(args),
     }
 }
 

@@ -25,6 +25,7 @@ mod error;
 pub mod heredoc;
 pub mod instruction;
 mod line;
+pub mod lint;
 mod quote;
 pub mod shell;
 mod span;

@@ -124,8 +124,27 @@ pub async fn build(
             Ok(kiln_parser::parse_stages(&req.dockerfile)?)
         },
     )?;
+    let mut warnings: Vec<String> = kiln_parser::lint::lint(&df, &stages)
+        .iter()
+        .map(|w| format!("{}: {} (line {})", w.rule, w.message, w.line))
+        .collect();
+    if kiln_parser::lint::check_config(&df).error && !warnings.is_empty() {
+        let mut rules: Vec<&str> = warnings
+            .iter()
+            .filter_map(|w| w.split(':').next())
+            .collect();
+        rules.dedup();
+        for w in &warnings {
+            progress.send(Event::Warning { message: w.clone() });
+        }
+        return Err(Error::Usage(format!(
+            "lint violation found for rules: {}",
+            rules.join(", ")
+        )));
+    }
     let lowered = lower(&df, &stages, &req.options, &StoreImages(&store))?;
-    for w in &lowered.warnings {
+    warnings.extend(lowered.warnings.iter().cloned());
+    for w in &warnings {
         progress.send(Event::Warning { message: w.clone() });
     }
     for name in &lowered.base_images {
@@ -185,6 +204,6 @@ pub async fn build(
     Ok(BuildResult {
         image,
         config,
-        warnings: lowered.warnings,
+        warnings,
     })
 }

@@ -2,6 +2,7 @@
 //! the private mount namespace.
 
 pub mod build;
+pub mod check;
 pub mod images;
 pub mod import;
 pub mod parse;

@@ -28,6 +28,7 @@ pub struct Plain<W: Write> {
     current: Option<usize>,
     printed_any: bool,
     failed_order: Vec<usize>,
+    warnings: Vec<String>,
 }
 
 /// `0.152`, `12.34`, `123.4`: the offset format of log lines.
@@ -52,6 +53,7 @@ impl<W: Write> Plain<W> {
             current: None,
             printed_any: false,
             failed_order: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -149,14 +151,8 @@ impl<W: Write> Plain<W> {
                 self.terminal(vertex, format!("ERROR: {message}"));
             }
             Event::Canceled { vertex } => self.terminal(vertex, "CANCELED".to_string()),
-            Event::Warning { message } => {
-                if self.printed_any {
-                    let _ = writeln!(self.out);
-                }
-                let _ = writeln!(self.out, "WARNING: {message}");
-                self.printed_any = true;
-                self.current = None;
-            }
+            // Shown together at the end, as BuildKit does.
+            Event::Warning { message } => self.warnings.push(message),
         }
     }
 
@@ -191,6 +187,17 @@ impl<W: Write> Plain<W> {
                 let _ = writeln!(self.out, "{l}");
             }
             let _ = writeln!(self.out, "------");
+        }
+        if !self.warnings.is_empty() {
+            let n = self.warnings.len();
+            let _ = writeln!(
+                self.out,
+                "\n {n} warning{} found:",
+                if n == 1 { "" } else { "s" }
+            );
+            for w in &self.warnings {
+                let _ = writeln!(self.out, " - {w}");
+            }
         }
         let _ = self.out.flush();
     }

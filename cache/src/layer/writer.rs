@@ -59,6 +59,14 @@ impl<W: Write> TarOut<W> {
         xattrs: &[(OsString, Vec<u8>)],
         target: Option<&[u8]>,
     ) -> Result<(), Error> {
+        // A real file named `.wh.x` would read back as the deletion of `x`.
+        let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(rel);
+        if name.starts_with(b".wh.") {
+            return Err(Error::Unsupported {
+                path: src.to_path_buf(),
+                reason: "names starting with .wh. mark deletions in layers; rename the file".into(),
+            });
+        }
         self.flush_pending()?;
         let werr = |source| Error::Write {
             path: String::from_utf8_lossy(rel).into_owned(),

@@ -52,8 +52,8 @@ pub(super) fn lower_config(
         Command::Label(pairs) => {
             let mut shown = Vec::new();
             for kv in pairs {
-                let k = l.expand_raw(&kv.key, kv.span, &env, ins)?;
-                let v = l.expand_raw(&kv.value, kv.span, &env, ins)?;
+                let k = l.expand_at(&kv.key, kv.span, &env, lines(ins))?;
+                let v = l.expand_at(&kv.value, kv.span, &env, lines(ins))?;
                 shown.push(format!("{k}={v}"));
                 st.config.config.labels.insert(k, v);
             }

@@ -164,11 +164,7 @@ pub fn lower(
         context_paths: Vec::new(),
         scratch: None,
         base_images: Vec::new(),
-        warnings: stages
-            .warnings
-            .iter()
-            .map(|w| format!("{}: {} (line {})", w.rule, w.message, w.line))
-            .collect(),
+        warnings: Vec::new(),
         multi_stage: stages.stages.len() > 1,
     };
     l.global_args(&stages.global_args)?;
@@ -278,30 +274,23 @@ fn step_count(stage: &Stage) -> usize {
 }
 
 impl<'a> Lowering<'a> {
+    /// Expands a word of an instruction against `env`.
     fn expand(&self, w: &Spanned<String>, env: &dyn Env, ins: &Instruction) -> Result<String> {
-        lexer(self.df.escape)
-            .process_word(&w.value, env)
-            .map(|e| e.value)
-            .map_err(|e| {
-                at(
-                    w.span,
-                    lines(ins),
-                    format!("failed to process {:?}: {e}", w.value),
-                )
-            })
+        self.expand_at(&w.value, w.span, env, lines(ins))
     }
 
-    fn expand_raw(
+    /// Expands raw text written at `span`, within the lines `at_lines`.
+    fn expand_at(
         &self,
         raw: &str,
         span: Span,
         env: &dyn Env,
-        ins: &Instruction,
+        at_lines: (usize, usize),
     ) -> Result<String> {
         lexer(self.df.escape)
             .process_word(raw, env)
             .map(|e| e.value)
-            .map_err(|e| at(span, lines(ins), format!("failed to process {raw:?}: {e}")))
+            .map_err(|e| at(span, at_lines, format!("failed to process {raw:?}: {e}")))
     }
 
     fn global_args(&mut self, args: &[Instruction]) -> Result<()> {
@@ -310,11 +299,13 @@ impl<'a> Lowering<'a> {
                 continue;
             };
             for d in decls {
-                let key = self.expand_raw(&d.key, d.span, &self.global.env, ins)?;
+                let key = self.expand_at(&d.key, d.span, &self.global.env, lines(ins))?;
                 let value = match self.opts.build_args.get(&key) {
                     Some(v) => Some(v.clone()),
                     None => match &d.value {
-                        Some(raw) => Some(self.expand_raw(raw, d.span, &self.global.env, ins)?),
+                        Some(raw) => {
+                            Some(self.expand_at(raw, d.span, &self.global.env, lines(ins))?)
+                        }
                         None => None,
                     },
                 };
@@ -398,11 +389,7 @@ impl<'a> Lowering<'a> {
             String::new()
         };
         if let Some(p) = &stage.from.platform {
-            let fake = Instruction {
-                command: Command::Arg(vec![]),
-                location: stage.location.clone(),
-            };
-            let platform = self.expand(p, &self.global.env.clone(), &fake)?;
+            let platform = self.expand_at(&p.value, p.span, &self.global.env, from_lines)?;
             let host = format!("linux/{}", kiln_cache::image::host_architecture());
             if platform != host {
                 return Err(at(
@@ -412,11 +399,12 @@ impl<'a> Lowering<'a> {
                 ));
             }
         }
-        let fake = Instruction {
-            command: Command::Arg(vec![]),
-            location: stage.location.clone(),
-        };
-        let base = self.expand(&stage.from.base, &self.global.env.clone(), &fake)?;
+        let base = self.expand_at(
+            &stage.from.base.value,
+            stage.from.base.span,
+            &self.global.env,
+            from_lines,
+        )?;
         if base.is_empty() {
             return Err(at(
                 stage.from.base.span,
@@ -536,8 +524,8 @@ impl<'a> Lowering<'a> {
                 let mut shown = Vec::new();
                 let mut config_env = Vars::from_env_list(&st.config.config.env);
                 for kv in pairs {
-                    let key = self.expand_raw(&kv.key, kv.span, &before, ins)?;
-                    let value = self.expand_raw(&kv.value, kv.span, &before, ins)?;
+                    let key = self.expand_at(&kv.key, kv.span, &before, lines(ins))?;
+                    let value = self.expand_at(&kv.value, kv.span, &before, lines(ins))?;
                     st.run_env.set(&key, &value);
                     config_env.set(&key, &value);
                     shown.push(format!("{key}={value}"));
@@ -548,11 +536,11 @@ impl<'a> Lowering<'a> {
             Command::Arg(decls) => {
                 let mut shown = Vec::new();
                 for d in decls {
-                    let key = self.expand_raw(&d.key, d.span, st.env(), ins)?;
+                    let key = self.expand_at(&d.key, d.span, st.env(), lines(ins))?;
                     let value = match self.opts.build_args.get(&key) {
                         Some(v) => Some(v.clone()),
                         None => match &d.value {
-                            Some(raw) => Some(self.expand_raw(raw, d.span, st.env(), ins)?),
+                            Some(raw) => Some(self.expand_at(raw, d.span, st.env(), lines(ins))?),
                             None => self.global.value(&key).flatten(),
                         },
                     };

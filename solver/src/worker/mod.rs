@@ -244,9 +244,19 @@ impl RealWorker {
         f: impl FnOnce(&Self, Option<Instant>) -> Result<Snapshot>,
     ) -> Result<Resolved<Output>> {
         let started = self.started(id, v);
-        if !v.meta.no_cache
-            && let Some(s) = self.lookup(&key)?
-        {
+        let hit = if v.meta.no_cache {
+            Ok(None)
+        } else {
+            self.lookup(&key)
+        };
+        let hit = match hit {
+            Ok(h) => h,
+            Err(e) => {
+                self.finish::<()>(id, started, &Err(Error::Usage(e.to_string())));
+                return Err(e);
+            }
+        };
+        if let Some(s) = hit {
             self.cached(id, started);
             return Ok(Resolved {
                 key,
