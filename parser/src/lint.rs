@@ -33,30 +33,18 @@ pub const RULES: &[&str] = &[
 
 /// The documentation page of a rule, as BuildKit links it.
 pub fn rule_url(rule: &str) -> String {
+    // "JSONArgs" is "json-args": a capital starts a word after a lower-case
+    // letter, or before one when it ends a run of capitals.
+    let b = rule.as_bytes();
     let mut kebab = String::new();
-    for (i, c) in rule.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            // "JSONArgs" is "json-args": a capital only starts a word when
-            // the next letter is lower case or the previous one was.
-            let prev_lower = rule[..i]
-                .chars()
-                .last()
-                .is_some_and(|p| p.is_ascii_lowercase());
-            let next_lower = rule[i + 1..]
-                .chars()
-                .next()
-                .is_some_and(|n| n.is_ascii_lowercase());
-            let prev_upper = rule[..i]
-                .chars()
-                .last()
-                .is_some_and(|p| p.is_ascii_uppercase());
-            if i > 0 && (prev_lower || (prev_upper && next_lower)) {
-                kebab.push('-');
-            }
-            kebab.push(c.to_ascii_lowercase());
-        } else {
-            kebab.push(c);
+    for (i, &c) in b.iter().enumerate() {
+        let prev_lower = i > 0 && b[i - 1].is_ascii_lowercase();
+        let prev_upper = i > 0 && b[i - 1].is_ascii_uppercase();
+        let next_lower = b.get(i + 1).is_some_and(u8::is_ascii_lowercase);
+        if c.is_ascii_uppercase() && (prev_lower || (prev_upper && next_lower)) {
+            kebab.push('-');
         }
+        kebab.push(char::from(c.to_ascii_lowercase()));
     }
     format!("https://docs.docker.com/go/dockerfile/rule/{kebab}/")
 }

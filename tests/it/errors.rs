@@ -166,20 +166,45 @@ fn a_file_named_like_a_whiteout_is_refused() {
 fn check_reports_lint_warnings_and_build_shows_them() {
     require_root!();
     let k = Kiln::new();
-    k.write("Dockerfile", "FROM busybox:latest\nMAINTAINER me\nCMD echo hi\n");
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nMAINTAINER me\nCMD echo hi\n",
+    );
     let c = k.kiln(&["check", k.ctx().to_str().unwrap()]);
     assert_eq!(c.code, 1, "{}{}", c.stdout, c.stderr);
     assert!(c.stdout.contains("WARNING: MaintainerDeprecated - https://docs.docker.com/go/dockerfile/rule/maintainer-deprecated/"), "{}", c.stdout);
-    assert!(c.stdout.contains("Dockerfile:3: JSON arguments recommended for CMD"), "{}", c.stdout);
-    assert!(c.stdout.contains("Check complete, 2 warnings have been found!"), "{}", c.stdout);
+    assert!(
+        c.stdout
+            .contains("Dockerfile:3: JSON arguments recommended for CMD"),
+        "{}",
+        c.stdout
+    );
+    assert!(
+        c.stdout
+            .contains("Check complete, 2 warnings have been found!"),
+        "{}",
+        c.stdout
+    );
     let b = k.build("t:1", &[]).ok();
     assert!(b.stderr.contains(" 2 warnings found:\n - MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label (line 2)"), "{}", b.stderr);
     // `# check=error=true` turns them into a failed build.
-    k.write("Dockerfile", "# check=error=true\nFROM busybox:latest\nMAINTAINER me\n");
+    k.write(
+        "Dockerfile",
+        "# check=error=true\nFROM busybox:latest\nMAINTAINER me\n",
+    );
     let b = k.build("t:1", &[]);
     assert_eq!(b.code, 2, "{}", b.stderr);
-    assert!(b.stderr.contains("lint violation found for rules: MaintainerDeprecated"), "{}", b.stderr);
+    assert!(
+        b.stderr
+            .contains("lint violation found for rules: MaintainerDeprecated"),
+        "{}",
+        b.stderr
+    );
     k.write("Dockerfile", "FROM busybox:latest\nCMD [\"true\"]\n");
     let c = k.kiln(&["check", k.ctx().to_str().unwrap()]).ok();
-    assert!(c.stdout.contains("Check complete, no warnings found."), "{}", c.stdout);
+    assert!(
+        c.stdout.contains("Check complete, no warnings found."),
+        "{}",
+        c.stdout
+    );
 }
