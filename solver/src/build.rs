@@ -8,6 +8,7 @@ use kiln_cache::{ImageConfig, ImageId, ImageName, Store, now_rfc3339};
 use kiln_executor::Sandbox;
 use tokio_util::sync::CancellationToken;
 
+use crate::dockerignore::Patterns;
 use crate::error::{Error, Result};
 use crate::lower::{ImageResolver, Options, ResolvedImage, lower};
 use crate::progress::{Event, Progress};
@@ -29,6 +30,9 @@ pub struct BuildRequest {
     pub tags: Vec<ImageName>,
     /// How many steps may run at once.
     pub jobs: usize,
+    /// The `.dockerignore` content that applies (the Dockerfile's own
+    /// `<name>.dockerignore`, else the context's), with its file name.
+    pub dockerignore: Option<(String, Vec<u8>)>,
 }
 
 /// What a build made.
@@ -152,11 +156,29 @@ pub async fn build(
             Ok(())
         })?;
     }
+    let ignore = match &req.dockerignore {
+        None => None,
+        Some((name, bytes)) => Some(Arc::new(internal.step(
+            &format!("[internal] load {name}"),
+            |p, v| {
+                p.send(Event::Status {
+                    vertex: v,
+                    text: format!(
+                        "transferring context: {} done",
+                        human_bytes(bytes.len() as u64)
+                    ),
+                });
+                Patterns::from_ignore_file(&String::from_utf8_lossy(bytes))
+                    .map_err(|e| Error::Usage(format!("{name}: {e}")))
+            },
+        )?)),
+    };
     let worker = Arc::new(RealWorker::new(
         store.clone(),
         sandbox,
         Some(req.context.clone()),
         lowered.context_paths.clone(),
+        ignore,
         progress.clone(),
     ));
     let dag = Arc::new(lowered.dag);

@@ -12,6 +12,7 @@
 
 mod build;
 pub mod context;
+pub mod dockerignore;
 mod error;
 pub mod lower;
 pub mod op;

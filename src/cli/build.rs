@@ -70,6 +70,37 @@ pub fn read_dockerfile(path: &Path) -> Result<(String, Vec<u8>), Failure> {
     Ok((name, bytes))
 }
 
+/// The ignore file that applies: `<Dockerfile>.dockerignore` beside the
+/// Dockerfile replaces the context's `.dockerignore` (semantics.md IGN-2).
+fn read_dockerignore(
+    dockerfile: &Path,
+    context: &Path,
+) -> Result<Option<(String, Vec<u8>)>, Failure> {
+    let own = dockerfile
+        .file_name()
+        .filter(|_| dockerfile != Path::new("-"))
+        .map(|n| dockerfile.with_file_name(format!("{}.dockerignore", n.to_string_lossy())));
+    for candidate in own.into_iter().chain([context.join(".dockerignore")]) {
+        match std::fs::read(&candidate) {
+            Ok(bytes) => {
+                let name = candidate
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                return Ok(Some((name, bytes)));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Failure::input(format!(
+                    "cannot read {}: {e}",
+                    candidate.display()
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
 fn parse_build_args(raw: &[String]) -> Result<BTreeMap<String, String>, Failure> {
     let mut out = BTreeMap::new();
     for a in raw {
@@ -138,6 +169,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
         }
     };
     let (name, dockerfile) = read_dockerfile(&dockerfile_path)?;
+    let dockerignore = read_dockerignore(&dockerfile_path, context)?;
     let mut tags = Vec::new();
     for t in &args.tags {
         tags.push(ImageName::parse(t).map_err(|e| Failure::input(e.to_string()))?);
@@ -153,6 +185,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
             no_cache: args.no_cache,
         },
         tags,
+        dockerignore,
         jobs: args
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),

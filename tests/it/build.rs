@@ -256,3 +256,56 @@ fn deletions_become_whiteouts_copy() {
     require_root!();
     deletions_survive_in_layers(Some("copy"));
 }
+
+#[test]
+fn dockerignore_hides_files_and_keeps_keys_stable() {
+    require_root!();
+    let k = Kiln::new();
+    k.write("Dockerfile", "FROM busybox:latest\nCOPY . /ctx\nRUN find /ctx -type f | sort > /list\nCMD [\"cat\", \"/list\"]\n");
+    for f in [
+        "bar",
+        "bay",
+        "baz",
+        "src/main.c",
+        "src/main.o",
+        "logs/a.log",
+        "logs/keep.log",
+    ] {
+        k.write(f, f);
+    }
+    k.write(
+        ".dockerignore",
+        "# comment\nba*\n!bay\n**/*.o\nlogs\n!logs/keep.log\nDockerfile\n.dockerignore\n",
+    );
+    k.build("ign:1", &[]).ok();
+    let r = k.kiln(&["run", "--rm", "ign:1"]).ok();
+    assert_eq!(r.stdout, "/ctx/bay\n/ctx/logs/keep.log\n/ctx/src/main.c\n");
+    // Changing an ignored file reruns nothing.
+    k.write("src/main.o", "changed");
+    k.write("baz", "changed");
+    let again = k.build("ign:1", &[]).ok();
+    assert_eq!(again.ran(), Vec::<String>::new(), "{}", again.stderr);
+    // A literal source that is ignored is missing.
+    k.write("Dockerfile", "FROM busybox:latest\nCOPY bar /bar\n");
+    let r = k.build("ign:2", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("\"/bar\": not found"), "{}", r.stderr);
+}
+
+#[test]
+fn dockerfile_specific_ignore_file_replaces_the_root_one() {
+    require_root!();
+    let k = Kiln::new();
+    k.write(
+        "sub/app.Dockerfile",
+        "FROM busybox:latest\nCOPY . /ctx\nCMD [\"ls\", \"/ctx\"]\n",
+    );
+    k.write("sub/app.Dockerfile.dockerignore", "a\nsub\n");
+    k.write(".dockerignore", "b\n");
+    k.write("a", "a");
+    k.write("b", "b");
+    let f = k.ctx().join("sub/app.Dockerfile");
+    k.build("ign:1", &["-f", f.to_str().unwrap()]).ok();
+    let r = k.kiln(&["run", "--rm", "ign:1"]).ok();
+    assert_eq!(r.stdout, "b\n");
+}

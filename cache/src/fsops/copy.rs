@@ -55,6 +55,7 @@ pub(super) fn copy(
     dest_root: &Path,
     dest: &str,
     opts: &CopyOptions,
+    filter: Option<super::Filter<'_>>,
 ) -> Result<Stats, Error> {
     let src = open_root(src_root)?;
     let dst = open_root(dest_root)?;
@@ -83,6 +84,7 @@ pub(super) fn copy(
         src: &src,
         dst: &dst,
         opts,
+        filter,
         new,
         links: HashMap::new(),
         stats: Stats::default(),
@@ -103,6 +105,8 @@ struct Copier<'a> {
     src: &'a Root,
     dst: &'a Root,
     opts: &'a CopyOptions,
+    /// Entries below the sources to leave out.
+    filter: Option<super::Filter<'a>>,
     /// How implied directories are made.
     new: NewDir,
     /// (st_dev, st_ino) of multiply-linked sources to their first copy,
@@ -244,6 +248,12 @@ impl Copier<'_> {
                 }
                 continue;
             };
+            if let Some(keep) = self.filter {
+                let rel = show_with(&self.spath, name.as_bytes());
+                if !keep(rel.trim_start_matches('/')) {
+                    continue;
+                }
+            }
             let sdir = schain.top().map_err(|e| self.reopen_err(e, &self.spath))?;
             let ddir = dchain.top().map_err(|e| self.reopen_err(e, &self.dpath))?;
             let Some(st) = stat_at(sdir, &name)

@@ -366,7 +366,26 @@ pub fn copy(
     dest: &str,
     opts: &CopyOptions,
 ) -> Result<Stats, Error> {
-    copy::copy(src_root, sources, dest_root, dest, opts)
+    copy::copy(src_root, sources, dest_root, dest, opts, None)
+}
+
+/// Which source entries a filtered copy takes: called with each entry's
+/// real path relative to the source root (`a/b/c`, no leading `./`);
+/// `false` skips the entry, and for a directory everything below it.
+pub type Filter<'a> = &'a (dyn Fn(&str) -> bool + Sync);
+
+/// [`copy`], taking only the entries below the sources that `filter`
+/// accepts (`.dockerignore`, `COPY --exclude`). The sources themselves are
+/// not filtered: the caller chose them.
+pub fn copy_filtered(
+    src_root: &Path,
+    sources: &[String],
+    dest_root: &Path,
+    dest: &str,
+    opts: &CopyOptions,
+    filter: Filter<'_>,
+) -> Result<Stats, Error> {
+    copy::copy(src_root, sources, dest_root, dest, opts, Some(filter))
 }
 
 /// WORKDIR: creates `path` (absolute, inside root) and missing parents,

@@ -14,8 +14,8 @@ use crate::op::{CopyOp, MkdirOp, Owner, Vertex};
 
 /// Where a COPY reads from.
 pub(crate) enum Source {
-    /// The build context directory.
-    Context(PathBuf),
+    /// The build context, with what `.dockerignore` lets through.
+    Context(std::sync::Arc<ContextIndex>),
     /// Another vertex's root filesystem (`None`: empty).
     Snapshot(Option<Snapshot>),
 }
@@ -130,8 +130,13 @@ impl RealWorker {
         {
             let dest = self.mount_active(&active)?;
             let mut _src_guard = None;
+            let mut context = None;
             let src_root = match source {
-                Source::Context(root) => root,
+                Source::Context(idx) => {
+                    let root = idx.root.clone();
+                    context = Some(idx);
+                    root
+                }
                 Source::Snapshot(s) => match self.store.view(s.as_ref()) {
                     View::Dir(d) => d,
                     View::Empty => tmp.path().to_path_buf(),
@@ -158,14 +163,34 @@ impl RealWorker {
             };
             let mut paths = Vec::new();
             for s in &c.sources {
-                match fsops::expand(&src_root, s).map_err(kiln_cache::Error::from)? {
-                    Some(found) => paths.extend(found),
-                    None => return Err(not_found(s, v.meta.lines)),
+                let Some(found) = fsops::expand(&src_root, s).map_err(kiln_cache::Error::from)?
+                else {
+                    return Err(not_found(s, v.meta.lines));
+                };
+                for m in found {
+                    // What `.dockerignore` hides is not there for COPY.
+                    let visible = match &context {
+                        Some(idx) if idx.included.is_some() => {
+                            fsops::real_path(&src_root, &m, true)
+                                .map_err(kiln_cache::Error::from)?
+                                .is_some_and(|r| idx.visible(if r == "." { "" } else { &r }))
+                        }
+                        _ => true,
+                    };
+                    if visible {
+                        paths.push(m);
+                    }
                 }
             }
             if !paths.is_empty() {
-                fsops::copy(&src_root, &paths, &dest.root, &c.dest, &opts)
-                    .map_err(kiln_cache::Error::from)?;
+                match context.as_ref().filter(|idx| idx.included.is_some()) {
+                    Some(idx) => {
+                        let keep = |p: &str| idx.visible(p);
+                        fsops::copy_filtered(&src_root, &paths, &dest.root, &c.dest, &opts, &keep)
+                    }
+                    None => fsops::copy(&src_root, &paths, &dest.root, &c.dest, &opts),
+                }
+                .map_err(kiln_cache::Error::from)?;
             }
             for (name, data) in &c.inline {
                 let target = if c.dest.ends_with('/') {

@@ -18,6 +18,7 @@ use kiln_executor::Sandbox;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{ContextIndex, index};
+use crate::dockerignore::Patterns;
 use crate::error::{Error, Result};
 use crate::op::{Dag, Op, Vertex, VertexId};
 use crate::progress::{Event, Progress};
@@ -48,6 +49,7 @@ pub struct RealWorker {
     pub(crate) sandbox: Sandbox,
     pub(crate) context_root: Option<PathBuf>,
     pub(crate) context_paths: Vec<String>,
+    pub(crate) ignore: Option<Arc<Patterns>>,
     pub(crate) progress: Progress,
 }
 
@@ -58,6 +60,7 @@ impl RealWorker {
         sandbox: Sandbox,
         context_root: Option<PathBuf>,
         context_paths: Vec<String>,
+        ignore: Option<Arc<Patterns>>,
         progress: Progress,
     ) -> RealWorker {
         RealWorker {
@@ -65,6 +68,7 @@ impl RealWorker {
             sandbox,
             context_root,
             context_paths,
+            ignore,
             progress,
         }
     }
@@ -176,7 +180,7 @@ impl Worker for RealWorker {
             Op::Context(_) => {
                 let started = self.started(id, v);
                 let r = match &self.context_root {
-                    Some(root) => index(root, &self.context_paths),
+                    Some(root) => index(root, &self.context_paths, self.ignore.as_deref()),
                     None => Err(Error::Usage("this build has no context".into())),
                 };
                 if let Ok(idx) = &r {
@@ -216,7 +220,7 @@ impl Worker for RealWorker {
                 let key = op_key("copy", c, &[&inputs[0].key, &source_key]);
                 self.cached_or(id, v, key, cancel, |w, _| {
                     let source = match inputs.get(1).map(|r| &r.output) {
-                        Some(Output::Context(idx)) => file::Source::Context(idx.root.clone()),
+                        Some(Output::Context(idx)) => file::Source::Context(idx.clone()),
                         Some(Output::Fs(s)) => file::Source::Snapshot(s.clone()),
                         None => file::Source::Snapshot(None),
                     };
