@@ -309,3 +309,44 @@ fn dockerfile_specific_ignore_file_replaces_the_root_one() {
     let r = k.kiln(&["run", "--rm", "ign:1"]).ok();
     assert_eq!(r.stdout, "b\n");
 }
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build_only() {
+    require_root!();
+    let k = Kiln::new();
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nONBUILD RUN echo triggered >> /log\nONBUILD COPY data /data\n",
+    );
+    k.build("base:1", &[]).ok();
+    k.write("Dockerfile", "FROM base:1\nRUN echo child >> /log\n");
+    k.write("data", "from the child's context");
+    let b = k.build("child:1", &[]).ok();
+    assert!(
+        b.stderr.contains("RUN echo triggered >> /log"),
+        "{}",
+        b.stderr
+    );
+    let r = k
+        .kiln(&["run", "--rm", "child:1", "sh", "-c", "cat /log /data"])
+        .ok();
+    assert_eq!(r.stdout, "triggered\nchild\nfrom the child's context");
+    // Grandchildren do not run them again.
+    k.write("Dockerfile", "FROM child:1\nRUN echo grandchild >> /log\n");
+    k.build("grandchild:1", &[]).ok();
+    let r = k.kiln(&["run", "--rm", "grandchild:1", "cat", "/log"]).ok();
+    assert_eq!(r.stdout, "triggered\nchild\ngrandchild\n");
+}
+
+#[test]
+fn onbuild_runs_for_a_stage_of_the_same_file() {
+    require_root!();
+    let k = Kiln::new();
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest AS base\nONBUILD RUN echo hi > /hi\nFROM base\nRUN cat /hi\n",
+    );
+    k.build("t:1", &[]).ok();
+    let r = k.kiln(&["run", "--rm", "t:1", "cat", "/hi"]).ok();
+    assert_eq!(r.stdout, "hi\n");
+}

@@ -450,16 +450,6 @@ impl<'a> Lowering<'a> {
                     .images
                     .resolve(&base)
                     .map_err(|m| at(stage.from.base.span, from_lines, m))?;
-                if !img.config.config.on_build.is_empty() {
-                    return Err(at(
-                        stage.from.base.span,
-                        from_lines,
-                        format!(
-                            "base image {} has ONBUILD triggers; running them is not supported yet",
-                            img.name
-                        ),
-                    ));
-                }
                 let name = st.step_name(&format!("FROM {}@{}", img.name, img.manifest));
                 if !self.base_images.contains(&img.name) {
                     self.base_images.push(img.name.clone());
@@ -496,6 +486,12 @@ impl<'a> Lowering<'a> {
                 st.config = config;
             }
         }
+        // The base's ONBUILD triggers run right after FROM and are cleared,
+        // so grandchildren never see them (semantics.md OB-1).
+        let triggers = std::mem::take(&mut st.config.config.on_build);
+        if !triggers.is_empty() {
+            self.run_triggers(&mut st, &triggers, i, stage.from.base.span, from_lines)?;
+        }
         for ins in &stage.commands {
             self.dispatch(&mut st, ins, i)?;
         }
@@ -509,6 +505,46 @@ impl<'a> Lowering<'a> {
         self.in_progress[i] = false;
         self.done[i] = Some(out.clone());
         Ok(out)
+    }
+
+    /// Parses and dispatches a base image's ONBUILD triggers. Their errors
+    /// point at the FROM line that brought them.
+    fn run_triggers(
+        &mut self,
+        st: &mut StageState,
+        triggers: &[String],
+        stage_index: usize,
+        from_span: Span,
+        from_lines: (usize, usize),
+    ) -> Result<()> {
+        let text = format!("FROM scratch\n{}\n", triggers.join("\n"));
+        let wrap = |message: String| {
+            at(
+                from_span,
+                from_lines,
+                format!("ONBUILD trigger of the base image: {message}"),
+            )
+        };
+        let (_, parsed) =
+            kiln_parser::parse_stages(text.as_bytes()).map_err(|e| wrap(e.to_string()))?;
+        let Some(trigger_stage) = parsed.stages.into_iter().next() else {
+            return Ok(());
+        };
+        st.total += step_count(&trigger_stage) - 1;
+        for mut ins in trigger_stage.commands {
+            if matches!(ins.command, Command::Onbuild(_)) {
+                return Err(wrap(
+                    "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".to_string(),
+                ));
+            }
+            ins.location.start_line = from_lines.0;
+            ins.location.end_line = from_lines.1;
+            self.dispatch(st, &ins, stage_index).map_err(|e| match e {
+                Error::Dockerfile { message, .. } => wrap(message),
+                other => other,
+            })?;
+        }
+        Ok(())
     }
 
     fn dispatch(
