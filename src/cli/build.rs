@@ -40,6 +40,10 @@ pub struct Args {
     /// Write the image ID to this file.
     #[arg(long)]
     iidfile: Option<PathBuf>,
+    /// Write the build result (image digest, config digest, descriptor,
+    /// names) as JSON to this file, with BuildKit's keys.
+    #[arg(long)]
+    metadata_file: Option<PathBuf>,
     /// How many steps may run at once (default: the number of CPUs).
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
@@ -184,7 +188,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
             target: args.target.clone(),
             no_cache: args.no_cache,
         },
-        tags,
+        tags: tags.clone(),
         dockerignore,
         jobs: args
             .jobs
@@ -219,14 +223,41 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
     match result {
         Ok(r) => {
             if let Some(path) = &args.iidfile {
-                std::fs::write(path, r.image.config.to_string())
-                    .map_err(|e| Failure::infra(format!("writing {}: {e}", path.display())))?;
+                write_atomic(path, r.image.config.to_string().as_bytes())?;
+            }
+            if let Some(path) = &args.metadata_file {
+                let names: Vec<String> = tags.iter().map(|t| t.full()).collect();
+                let meta = serde_json::json!({
+                    "containerimage.digest": r.image.manifest.to_string(),
+                    "containerimage.config.digest": r.image.config.to_string(),
+                    "containerimage.descriptor": {
+                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "digest": r.image.manifest.to_string(),
+                        "size": r.image.manifest_size,
+                    },
+                    "image.name": names.join(","),
+                });
+                let text = serde_json::to_string_pretty(&meta).unwrap_or_default();
+                write_atomic(path, text.as_bytes())?;
             }
             Ok(0)
         }
         Err(Error::Canceled) if cancel.is_cancelled() => Err(Failure::new(130, "build canceled")),
         Err(e) => Err(render_error(&name, &dockerfile, e)),
     }
+}
+
+/// Writes a file for CI to read: whole or not at all.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| Failure::infra(format!("writing {}: {e}", path.display()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
 }
 
 /// Turns a build error into the message and exit code the user sees.
