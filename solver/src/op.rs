@@ -37,6 +37,9 @@ pub enum Op {
     Copy(CopyOp),
     /// A directory made in input 0 (WORKDIR).
     Mkdir(MkdirOp),
+    /// The top layer of input 1 put on input 0 (`COPY --link`): the layer
+    /// was made on an empty tree, so it does not depend on input 0.
+    Link,
 }
 
 /// A base image.
@@ -108,6 +111,11 @@ pub struct CopyOp {
     pub mode: Option<u32>,
     /// Inline files (heredocs): name and content.
     pub inline: Vec<(String, String)>,
+    /// `--exclude` patterns, matched below each source.
+    pub excludes: Vec<String>,
+    /// `--parents`: keep each source's path below the root (or below the
+    /// part before `/./`).
+    pub parents: bool,
 }
 
 /// A WORKDIR directory.

@@ -350,3 +350,70 @@ fn onbuild_runs_for_a_stage_of_the_same_file() {
     let r = k.kiln(&["run", "--rm", "t:1", "cat", "/hi"]).ok();
     assert_eq!(r.stdout, "hi\n");
 }
+
+#[test]
+fn copy_exclude_parents_and_link() {
+    require_root!();
+    let k = Kiln::new();
+    for f in [
+        "dir1/a.png",
+        "dir1/b.txt",
+        "dir2/c.pdf",
+        "dir2/d.txt",
+        "tree/x/y/z.txt",
+        "tree/x/w.txt",
+    ] {
+        k.write(f, f);
+    }
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\n\
+         COPY --exclude=*.txt dir* /ex/\n\
+         COPY --exclude=*/*.png . /all/\n\
+         COPY --parents tree/x/y/z.txt dir1/*.png /par/\n\
+         COPY --parents tree/./x/y /piv/\n\
+         RUN rm -rf /linked && mkdir /linked && echo base > /linked/base\n\
+         COPY --link dir2 /linked/\n",
+    );
+    k.build("t:1", &[]).ok();
+    let list = |dir: &str| {
+        k.kiln(&["run", "--rm", "t:1", "find", dir, "-type", "f"])
+            .ok()
+            .stdout
+            .lines()
+            .map(str::to_string)
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let set = |v: &[&str]| {
+        v.iter()
+            .map(|s| s.to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(list("/ex"), set(&["/ex/a.png", "/ex/c.pdf"]));
+    assert!(!list("/all").contains("/all/dir1/a.png"));
+    assert!(list("/all").contains("/all/dir1/b.txt"));
+    assert_eq!(
+        list("/par"),
+        set(&["/par/tree/x/y/z.txt", "/par/dir1/a.png"])
+    );
+    assert_eq!(list("/piv"), set(&["/piv/x/y/z.txt"]));
+    assert_eq!(
+        list("/linked"),
+        set(&["/linked/base", "/linked/c.pdf", "/linked/d.txt"])
+    );
+    // The --link copy does not depend on what is below it: a change
+    // earlier in the stage reruns the link, not the copy.
+    let df = std::fs::read_to_string(k.ctx().join("Dockerfile")).unwrap();
+    k.write("Dockerfile", &df.replace("echo base", "echo changed"));
+    let b = k.build("t:1", &[]).ok();
+    let ran = b.ran();
+    assert!(
+        ran.iter().any(|r| r.contains("LINK COPY --link dir2")),
+        "{ran:?}"
+    );
+    assert!(
+        !ran.iter().any(|r| r.contains("] COPY --link dir2")),
+        "{ran:?}\n{}",
+        b.stderr
+    );
+}

@@ -53,27 +53,19 @@ pub(super) fn lower_copy(
     c: &Copy,
     stage_index: usize,
 ) -> Result<()> {
-    let unsupported = |what: &str| {
-        at(
-            ins.location.keyword,
-            lines(ins),
-            format!("COPY {what} is not supported yet"),
-        )
-    };
-    if c.link {
-        return Err(unsupported("--link"));
-    }
-    if c.parents {
-        return Err(unsupported("--parents"));
-    }
-    if let Some(e) = c.excludes.first() {
-        return Err(at(
-            e.span,
-            lines(ins),
-            "COPY --exclude is not supported yet",
-        ));
-    }
     let env = st.env().clone();
+    let mut excludes = Vec::new();
+    for e in &c.excludes {
+        let v = l.expand(e, &env, ins)?;
+        crate::dockerignore::Patterns::new(std::slice::from_ref(&v)).map_err(|err| {
+            at(
+                e.span,
+                lines(ins),
+                format!("invalid --exclude {v:?}: {err}"),
+            )
+        })?;
+        excludes.push(v);
+    }
     let mode = match &c.chmod {
         None => None,
         Some(m) => {
@@ -152,10 +144,31 @@ pub(super) fn lower_copy(
         owner,
         mode,
         inline,
+        excludes,
+        parents: c.parents,
     });
-    st.vertex = l
-        .dag
-        .add(op, vec![st.vertex, source], l.vertex_meta(name, ins));
+    // `--link` copies onto an empty tree, so the copy's cache and layer do
+    // not depend on the stage; the layer is then put on the stage. With
+    // `--chmod` BuildKit quietly makes a plain copy (semantics.md LNK-1).
+    if c.link && mode.is_none() {
+        let scratch = l.scratch();
+        let copied = l
+            .dag
+            .add(op, vec![scratch, source], l.vertex_meta(name.clone(), ins));
+        let link_name = match name.split_once("] ") {
+            Some((step, rest)) => format!("{step}] LINK {rest}"),
+            None => format!("LINK {name}"),
+        };
+        st.vertex = l.dag.add(
+            Op::Link,
+            vec![st.vertex, copied],
+            l.vertex_meta(link_name, ins),
+        );
+    } else {
+        st.vertex = l
+            .dag
+            .add(op, vec![st.vertex, source], l.vertex_meta(name, ins));
+    }
     st.history(format!("COPY {text} # buildkit"), false);
     Ok(())
 }

@@ -9,6 +9,7 @@ use kiln_cache::{Digest, Hasher, Mountable, Snapshot, View};
 use super::RealWorker;
 use super::mount::{MountGuard, overlay};
 use crate::context::{ContextIndex, clean_rel};
+use crate::dockerignore::Patterns;
 use crate::error::{Error, Result};
 use crate::op::{CopyOp, MkdirOp, Owner, Vertex};
 
@@ -91,6 +92,81 @@ fn read_ids(root: &std::path::Path, spec: &str) -> Result<(u32, u32)> {
     Ok(chown_ids(spec, &text(passwd), &text(group)))
 }
 
+/// One source of a COPY, ready to copy.
+struct PlannedCopy {
+    /// The path to copy, relative to the source root (as `expand` gives).
+    source: String,
+    /// Its real path relative to the source root (`""` for the root).
+    real: String,
+    /// Where it goes.
+    dest: String,
+}
+
+/// Expands the sources of a COPY into what to copy where: wildcards,
+/// `.dockerignore` (a literal source it hides is missing), and
+/// `--parents` (each match keeps its path below the part before `/./`,
+/// or below the root; semantics.md PAR-1).
+fn plan(
+    root: &std::path::Path,
+    c: &CopyOp,
+    ignore: Option<&ContextIndex>,
+    v: &Vertex,
+) -> Result<Vec<PlannedCopy>> {
+    let mut out = Vec::new();
+    for s in &c.sources {
+        let (base, pattern) = match (c.parents, s.split_once("/./")) {
+            (true, Some((b, p))) => (clean_rel(b), p.to_string()),
+            (true, None) => (String::new(), s.clone()),
+            (false, _) => (String::new(), s.clone()),
+        };
+        let full = if base.is_empty() {
+            pattern.clone()
+        } else {
+            format!("{base}/{pattern}")
+        };
+        let Some(found) = fsops::expand(root, &full).map_err(kiln_cache::Error::from)? else {
+            return Err(not_found(s, v.meta.lines));
+        };
+        let literal = !full.contains(['*', '?', '[', '\\']);
+        let mut any = false;
+        for m in found {
+            let real = fsops::real_path(root, &m, true)
+                .map_err(kiln_cache::Error::from)?
+                .map(|r| if r == "." { String::new() } else { r })
+                .unwrap_or_default();
+            if ignore.is_some_and(|idx| !idx.visible(&real)) {
+                continue;
+            }
+            any = true;
+            let dest = if c.parents {
+                let kept = m.strip_prefix(&base).unwrap_or(&m).trim_start_matches('/');
+                let dir = c.dest.trim_end_matches('/');
+                let keep_dir = if fsops::is_dir(root, &m).map_err(kiln_cache::Error::from)? {
+                    kept
+                } else {
+                    kept.rsplit_once('/').map_or("", |(d, _)| d)
+                };
+                if keep_dir.is_empty() {
+                    format!("{dir}/")
+                } else {
+                    format!("{dir}/{keep_dir}/")
+                }
+            } else {
+                c.dest.clone()
+            };
+            out.push(PlannedCopy {
+                source: m,
+                real,
+                dest,
+            });
+        }
+        if literal && !any {
+            return Err(not_found(s, v.meta.lines));
+        }
+    }
+    Ok(out)
+}
+
 /// A writable snapshot mounted for file operations.
 struct Mounted {
     _guard: Option<MountGuard>,
@@ -161,34 +237,42 @@ impl RealWorker {
                 owner,
                 mode: c.mode,
             };
-            let mut paths = Vec::new();
-            for s in &c.sources {
-                let Some(found) = fsops::expand(&src_root, s).map_err(kiln_cache::Error::from)?
-                else {
-                    return Err(not_found(s, v.meta.lines));
+            let excludes = if c.excludes.is_empty() {
+                None
+            } else {
+                Some(Patterns::new(&c.excludes).map_err(|e| Error::Source {
+                    message: format!("invalid --exclude: {e}"),
+                    lines: v.meta.lines,
+                })?)
+            };
+            let ignore = context.as_ref().filter(|idx| idx.included.is_some());
+            for item in plan(&src_root, c, ignore.map(|i| i.as_ref()), v)? {
+                // `--exclude` patterns match below each source (semantics.md
+                // EXC-1); `.dockerignore` matches from the context root.
+                let prefix = if item.real.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", item.real)
                 };
-                for m in found {
-                    // What `.dockerignore` hides is not there for COPY.
-                    let visible = match &context {
-                        Some(idx) if idx.included.is_some() => {
-                            fsops::real_path(&src_root, &m, true)
-                                .map_err(kiln_cache::Error::from)?
-                                .is_some_and(|r| idx.visible(if r == "." { "" } else { &r }))
-                        }
-                        _ => true,
-                    };
-                    if visible {
-                        paths.push(m);
+                let keep = |p: &str| {
+                    if ignore.is_some_and(|idx| !idx.visible(p)) {
+                        return false;
                     }
-                }
-            }
-            if !paths.is_empty() {
-                match context.as_ref().filter(|idx| idx.included.is_some()) {
-                    Some(idx) => {
-                        let keep = |p: &str| idx.visible(p);
-                        fsops::copy_filtered(&src_root, &paths, &dest.root, &c.dest, &opts, &keep)
+                    let Some(ex) = &excludes else { return true };
+                    let rel = p.strip_prefix(&prefix).unwrap_or(p);
+                    if !ex.excluded(rel) {
+                        return true;
                     }
-                    None => fsops::copy(&src_root, &paths, &dest.root, &c.dest, &opts),
+                    // With exceptions, an excluded directory may still hold
+                    // files to copy: walk it.
+                    ex.has_exceptions() && src_root.join(p).is_dir()
+                };
+                let sources = [item.source];
+                match (&excludes, ignore) {
+                    (None, None) => fsops::copy(&src_root, &sources, &dest.root, &item.dest, &opts),
+                    _ => fsops::copy_filtered(
+                        &src_root, &sources, &dest.root, &item.dest, &opts, &keep,
+                    ),
                 }
                 .map_err(kiln_cache::Error::from)?;
             }

@@ -227,6 +227,17 @@ impl Worker for RealWorker {
                     w.run_copy(c, Self::fs_input(inputs, 0).as_ref(), source, v)
                 })
             }
+            Op::Link => {
+                let key = op_key("link", &(), &input_keys);
+                self.cached_or(id, v, key, cancel, |w, _| {
+                    let layer = Self::fs_input(inputs, 1)
+                        .and_then(|s| s.diff_ids.last().copied())
+                        .ok_or_else(|| {
+                            Error::Usage("internal error: --link copy made no layer".into())
+                        })?;
+                    Ok(w.store.unpack(Self::fs_input(inputs, 0).as_ref(), &layer)?)
+                })
+            }
             Op::Mkdir(m) => {
                 let key = op_key("mkdir", m, &input_keys);
                 self.cached_or(id, v, key, cancel, |w, _| {
