@@ -18,6 +18,7 @@
 
 #![deny(missing_docs)]
 
+pub mod compression;
 pub mod content;
 pub mod digest;
 mod error;

@@ -394,21 +394,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Stores a layer tar (plain or gzip) as a blob; returns its diff ID.
+    /// Stores a layer tar (plain, gzip, bzip2, xz or zstd) uncompressed as
+    /// a blob; returns its diff ID.
     pub fn store_layer(&self, reader: impl Read) -> Result<Digest> {
-        let mut reader = BufReader::with_capacity(1 << 20, reader);
         let mut w = self.content.writer()?;
-        let mut magic = [0u8; 2];
-        let n = read_prefix(&mut reader, &mut magic)?;
-        let head = std::io::Cursor::new(magic[..n].to_vec());
-        let chained = head.chain(reader);
-        let copied = if n == 2 && magic == [0x1f, 0x8b] {
-            std::io::copy(&mut flate2::read::MultiGzDecoder::new(chained), &mut w)
-        } else {
-            let mut chained = chained;
-            std::io::copy(&mut chained, &mut w)
-        };
-        copied.map_err(|e| Error::Import(format!("reading the archive: {e}")))?;
+        let mut decoded = crate::compression::decoder(reader)
+            .map_err(|e| Error::Import(format!("reading the archive: {e}")))?;
+        std::io::copy(&mut decoded, &mut w)
+            .map_err(|e| Error::Import(format!("reading the archive: {e}")))?;
         let (diff_id, size) = w.commit(None)?;
         self.meta.put_layer(&LayerRow {
             diff_id,
@@ -442,19 +435,6 @@ impl Store {
 /// The current time as Docker writes it.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-fn read_prefix(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::Import(format!("reading the archive: {e}"))),
-        }
-    }
-    Ok(n)
 }
 
 /// This process's temp directory, with a lock file held for its life so

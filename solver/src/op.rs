@@ -116,6 +116,9 @@ pub struct CopyOp {
     /// `--parents`: keep each source's path below the root (or below the
     /// part before `/./`).
     pub parents: bool,
+    /// ADD: extract sources that are tar archives (plain or compressed)
+    /// into the destination instead of copying them.
+    pub unpack: bool,
 }
 
 /// A WORKDIR directory.

@@ -417,3 +417,70 @@ fn copy_exclude_parents_and_link() {
         b.stderr
     );
 }
+
+#[test]
+fn add_extracts_local_archives_and_copies_files() {
+    require_root!();
+    let k = Kiln::new();
+    let src = k.dir.path().join("archive-src");
+    std::fs::create_dir_all(src.join("pkg/bin")).unwrap();
+    std::fs::write(src.join("pkg/bin/tool"), "#!/bin/sh\necho tool\n").unwrap();
+    std::fs::write(src.join("pkg/README"), "readme").unwrap();
+    let ctx = k.ctx();
+    let tar = |name: &str, flag: &str| {
+        let out = std::process::Command::new("tar")
+            .arg(format!("-c{flag}f"))
+            .arg(ctx.join(name))
+            .args(["--owner=7", "--group=8", "-C"])
+            .arg(&src)
+            .arg("pkg")
+            .status()
+            .unwrap();
+        assert!(out.success());
+    };
+    tar("plain.tar", "");
+    tar("gz.tgz", "z");
+    tar("bz.tar.bz2", "j");
+    tar("xz.tar.xz", "J");
+    k.write("not-a-tar.tar.gz", "just text");
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\n\
+         ADD plain.tar /plain/\n\
+         ADD gz.tgz /gz\n\
+         ADD bz.tar.bz2 xz.tar.xz /multi/\n\
+         ADD --chown=1:1 plain.tar /owned/\n\
+         ADD not-a-tar.tar.gz /text/\n\
+         ADD --unpack=false plain.tar /kept/\n",
+    );
+    k.build("add:1", &[]).ok();
+    let r = k
+        .kiln(&[
+            "run",
+            "--rm",
+            "add:1",
+            "sh",
+            "-c",
+            "cat /plain/pkg/README /gz/pkg/README /multi/pkg/README; echo; \
+             stat -c '%u:%g' /plain/pkg/bin/tool /owned/pkg/bin/tool; \
+             cat /text/not-a-tar.tar.gz; echo; ls /kept",
+        ])
+        .ok();
+    assert_eq!(
+        r.stdout,
+        "readmereadmereadme\n7:8\n1:1\njust text\nplain.tar\n"
+    );
+    // ADD with a checksum needs a remote source.
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nADD --checksum=sha256:00 plain.tar /x\n",
+    );
+    let b = k.build("add:2", &[]);
+    assert_eq!(b.code, 2, "{}", b.stderr);
+    assert!(
+        b.stderr
+            .contains("checksum requires HTTP(S) or Git sources"),
+        "{}",
+        b.stderr
+    );
+}

@@ -402,10 +402,14 @@ pub fn mkdir_all(root: &Path, path: &str, owner: (u32, u32)) -> Result<(), Error
     make_dirs(&r, &clean(path), new).map(drop)
 }
 
-/// Reads a regular file inside root (in-root resolution), at most `limit`
-/// bytes (larger = error); `Ok(None)` if missing or not a regular file.
-/// Used for /etc/passwd and /etc/group.
-pub fn read_file(root: &Path, path: &str, limit: u64) -> Result<Option<Vec<u8>>, Error> {
+/// Opens a regular file inside `root` for reading (in-root resolution,
+/// symlinks followed inside the root); `Ok(None)` if it is missing or not
+/// a regular file. Used to read ADD sources.
+pub fn open_file(root: &Path, path: &str) -> Result<Option<File>, Error> {
+    Ok(open_regular(root, path)?.map(|(fd, _)| File::from(fd)))
+}
+
+fn open_regular(root: &Path, path: &str) -> Result<Option<(OwnedFd, String)>, Error> {
     let comps = clean(path);
     let r = open_root(root)?;
     let walked = r
@@ -440,6 +444,17 @@ pub fn read_file(root: &Path, path: &str, limit: u64) -> Result<Option<Vec<u8>>,
     if !is_reg(st.st_mode) {
         return Ok(None);
     }
+    Ok(Some((fd, shown)))
+}
+
+/// Reads a regular file inside root (in-root resolution), at most `limit`
+/// bytes (larger = error); `Ok(None)` if missing or not a regular file.
+/// Used for /etc/passwd and /etc/group.
+pub fn read_file(root: &Path, path: &str, limit: u64) -> Result<Option<Vec<u8>>, Error> {
+    let Some((fd, shown)) = open_regular(root, path)? else {
+        return Ok(None);
+    };
+    let st = fstat(&fd).map_err(|e| Error::os("stat", &shown, e))?;
     if u64::try_from(st.st_size).unwrap_or(u64::MAX) > limit {
         return Err(Error::TooLarge { path: shown, limit });
     }

@@ -50,7 +50,50 @@ pub(crate) fn apply_with<R: Read>(
     dir: Root,
     mode: ApplyMode,
 ) -> Result<Stats, Error> {
+    run(tar, root, dir, mode, None)
+}
+
+/// How an archive is unpacked somewhere inside a root (ADD).
+pub(crate) struct Extract {
+    /// Cleaned components of the destination directory.
+    pub(crate) prefix: Vec<Vec<u8>>,
+    /// `--chown`: the owner of every entry.
+    pub(crate) owner: Option<(u32, u32)>,
+}
+
+/// ADD of a local archive: entries land below `dest` (resolved inside
+/// `root`, so symlinks in the image are followed within it); the
+/// archive's own root entry never changes the destination directory
+/// (semantics.md ADD-2).
+pub(crate) fn extract<R: Read>(
+    tar: R,
+    root: &Path,
+    dest: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<Stats, Error> {
+    let dir = Root::open(root).map_err(|e| Error::io("open root", root, e.into()))?;
+    let prefix = clean(dest.as_bytes())
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    run(
+        tar,
+        root,
+        dir,
+        ApplyMode::Merged,
+        Some(Extract { prefix, owner }),
+    )
+}
+
+fn run<R: Read>(
+    tar: R,
+    root: &Path,
+    dir: Root,
+    mode: ApplyMode,
+    extract: Option<Extract>,
+) -> Result<Stats, Error> {
     let mut applier = Applier {
+        extract,
         root: dir,
         root_path: root.to_path_buf(),
         mode,
@@ -60,7 +103,20 @@ pub(crate) fn apply_with<R: Read>(
         buf: vec![0; COPY_BUFFER],
     };
     let mut reader = TarReader::new(tar);
-    while let Some(entry) = reader.next_entry()? {
+    while let Some(mut entry) = reader.next_entry()? {
+        if let Some(x) = &applier.extract {
+            if clean(&entry.path).is_empty() {
+                continue;
+            }
+            entry.path = join_prefix(&x.prefix, &entry.path);
+            if entry.kind == Kind::Hardlink {
+                entry.link = join_prefix(&x.prefix, &entry.link);
+            }
+            if let Some((uid, gid)) = x.owner {
+                entry.uid = uid;
+                entry.gid = gid;
+            }
+        }
         applier.entry(&entry, &mut reader)?;
     }
     applier.set_dir_times()?;
@@ -68,7 +124,20 @@ pub(crate) fn apply_with<R: Read>(
     Ok(applier.stats)
 }
 
+fn join_prefix(prefix: &[Vec<u8>], path: &[u8]) -> Vec<u8> {
+    let mut out = prefix.join(&b'/');
+    for c in clean(path) {
+        if !out.is_empty() {
+            out.push(b'/');
+        }
+        out.extend_from_slice(c);
+    }
+    out
+}
+
 struct Applier {
+    /// Unpacking an ADD archive rather than applying a layer.
+    extract: Option<Extract>,
     root: Root,
     root_path: PathBuf,
     mode: ApplyMode,

@@ -93,6 +93,19 @@ pub fn apply(tar: impl Read, root: &Path, mode: ApplyMode) -> Result<Stats, Erro
     apply::apply(tar, root, mode)
 }
 
+/// Unpacks an (uncompressed) tar archive below `dest` inside `root`, as
+/// ADD does with a local archive: missing parents are made, the archive's
+/// root entry leaves `dest` alone, `owner` (from `--chown`) replaces every
+/// entry's owner, and paths resolve inside `root`.
+pub fn extract(
+    tar: impl Read,
+    root: &Path,
+    dest: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<Stats, Error> {
+    apply::extract(tar, root, dest, owner)
+}
+
 /// Writes to `out` the layer tar of the changes an overlayfs upperdir
 /// records: 0:0 character devices become `.wh.<name>`, opaque directories
 /// get a `<dir>/.wh..wh..opq` entry, and overlay xattrs are dropped.

@@ -52,7 +52,9 @@ pub(super) fn lower_copy(
     ins: &Instruction,
     c: &Copy,
     stage_index: usize,
+    add: bool,
 ) -> Result<()> {
+    let keyword = if add { "ADD" } else { "COPY" };
     let env = st.env().clone();
     let mut excludes = Vec::new();
     for e in &c.excludes {
@@ -95,10 +97,41 @@ pub(super) fn lower_copy(
     let mut sources = Vec::new();
     for s in &c.sources {
         let v = l.expand(s, &env, ins)?;
-        if v.contains("://") || v.starts_with("git@") {
-            return Err(at(s.span, lines(ins), "source can't be a URL for COPY"));
+        let git = v.starts_with("git@")
+            || v.starts_with("git://")
+            || (v.contains("://") && v.split('#').next().is_some_and(|u| u.ends_with(".git")));
+        let url = v.starts_with("http://") || v.starts_with("https://");
+        match (add, git, url) {
+            (false, true, _) => {
+                return Err(at(s.span, lines(ins), "source can't be a git ref for COPY"));
+            }
+            (false, _, true) => {
+                return Err(at(s.span, lines(ins), "source can't be a URL for COPY"));
+            }
+            (true, true, _) => {
+                return Err(at(
+                    s.span,
+                    lines(ins),
+                    "ADD from a git repository is not supported yet",
+                ));
+            }
+            (true, _, true) => {
+                return Err(at(
+                    s.span,
+                    lines(ins),
+                    "ADD from a URL is not supported yet",
+                ));
+            }
+            _ => {}
         }
         sources.push(v);
+    }
+    if let Some(sum) = &c.checksum {
+        return Err(at(
+            sum.span,
+            lines(ins),
+            "checksum requires HTTP(S) or Git sources",
+        ));
     }
     let mut inline = Vec::new();
     for content in &c.contents {
@@ -137,7 +170,7 @@ pub(super) fn lower_copy(
         None => owner_default,
     };
     let text = after_keyword(&ins.location.original);
-    let name = st.step_name(&format!("COPY {text}"));
+    let name = st.step_name(&format!("{keyword} {text}"));
     let op = Op::Copy(CopyOp {
         sources,
         dest,
@@ -146,6 +179,8 @@ pub(super) fn lower_copy(
         inline,
         excludes,
         parents: c.parents,
+        // ADD extracts local archives unless `--unpack=false`.
+        unpack: c.unpack.unwrap_or(add),
     });
     // `--link` copies onto an empty tree, so the copy's cache and layer do
     // not depend on the stage; the layer is then put on the stage. With
@@ -169,7 +204,7 @@ pub(super) fn lower_copy(
             .dag
             .add(op, vec![st.vertex, source], l.vertex_meta(name, ins));
     }
-    st.history(format!("COPY {text} # buildkit"), false);
+    st.history(format!("{keyword} {text} # buildkit"), false);
     Ok(())
 }
 

@@ -595,15 +595,8 @@ impl<'a> Lowering<'a> {
                 st.history(format!("ARG {}", shown.join(" ")), true);
             }
             Command::Run(r) => run::lower_run(self, st, ins, r)?,
-            Command::Copy(c) => copy::lower_copy(self, st, ins, c, stage_index)?,
-            Command::Add(c) => {
-                let _ = c;
-                return Err(at(
-                    ins.location.keyword,
-                    lines(ins),
-                    "ADD is not supported yet; use COPY for local files",
-                ));
-            }
+            Command::Copy(c) => copy::lower_copy(self, st, ins, c, stage_index, false)?,
+            Command::Add(c) => copy::lower_copy(self, st, ins, c, stage_index, true)?,
             Command::Workdir(w) => copy::lower_workdir(self, st, ins, w)?,
             _ => config::lower_config(self, st, ins)?,
         }

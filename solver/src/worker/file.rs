@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use kiln_cache::compression;
 use kiln_cache::fsops::{self, CopyOptions, FileOwner};
 use kiln_cache::{Digest, Hasher, Mountable, Snapshot, View};
 
@@ -267,6 +268,9 @@ impl RealWorker {
                     // files to copy: walk it.
                     ex.has_exceptions() && src_root.join(p).is_dir()
                 };
+                if c.unpack && self.extract_archive(&src_root, &item, &dest.root, c, &opts)? {
+                    continue;
+                }
                 let sources = [item.source];
                 match (&excludes, ignore) {
                     (None, None) => fsops::copy(&src_root, &sources, &dest.root, &item.dest, &opts),
@@ -299,6 +303,50 @@ impl RealWorker {
             }
         }
         Ok(self.store.commit(active)?)
+    }
+
+    /// ADD of a local archive (semantics.md ADD-1, ADD-2): a regular file
+    /// whose (decoded) content starts with a tar header is unpacked into
+    /// the destination. Returns false when the source is no archive.
+    fn extract_archive(
+        &self,
+        src_root: &std::path::Path,
+        item: &PlannedCopy,
+        dest_root: &std::path::Path,
+        c: &CopyOp,
+        opts: &CopyOptions,
+    ) -> Result<bool> {
+        let open = || -> Result<Option<std::fs::File>> {
+            Ok(fsops::open_file(src_root, &item.source).map_err(kiln_cache::Error::from)?)
+        };
+        let Some(file) = open()? else {
+            return Ok(false);
+        };
+        let io = |e: std::io::Error| crate::error::io_err(src_root.join(&item.source), e);
+        let mut head = [0u8; 512];
+        let n = match compression::decoder(file)
+            .and_then(|mut d| compression::read_full(&mut d, &mut head))
+        {
+            Ok(n) => n,
+            // Not decodable after all (a file that merely starts like
+            // gzip): copy it as it is.
+            Err(_) => return Ok(false),
+        };
+        if !compression::is_tar(&head[..n]) {
+            return Ok(false);
+        }
+        let Some(file) = open()? else {
+            return Ok(false);
+        };
+        // Archive entries keep their owners unless `--chown` says otherwise.
+        let owner = match (&c.owner, opts.owner) {
+            (Owner::Chown(_), FileOwner::Set(u, g)) => Some((u, g)),
+            _ => None,
+        };
+        let decoded = compression::decoder(file).map_err(io)?;
+        kiln_cache::layer::extract(decoded, dest_root, item.dest.trim_end_matches('/'), owner)
+            .map_err(kiln_cache::Error::from)?;
+        Ok(true)
     }
 
     pub(super) fn run_mkdir(&self, m: &MkdirOp, parent: Option<&Snapshot>) -> Result<Snapshot> {
