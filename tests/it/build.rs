@@ -484,3 +484,50 @@ fn add_extracts_local_archives_and_copies_files() {
         b.stderr
     );
 }
+
+#[test]
+fn early_cutoff_when_a_rebuilt_stage_yields_the_same_files() {
+    require_root!();
+    let k = Kiln::new();
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest AS gen\nARG V=1a\nRUN echo \"$V\" | cut -c1 > /first\n\
+         FROM busybox:latest\nCOPY --from=gen /first /first\nRUN echo expensive > /e\n",
+    );
+    k.build("t:1", &[]).ok();
+    let b = k.build("t:1", &["--build-arg", "V=1b"]).ok();
+    // The generating step reruns (another V) and writes the same bytes:
+    // the copy of them, and what follows, stay cached.
+    assert_eq!(
+        b.ran(),
+        vec!["[gen 2/2] RUN echo \"$V\" | cut -c1 > /first"],
+        "{}",
+        b.stderr
+    );
+    let cached = b.steps("CACHED");
+    assert!(
+        cached.contains(&"[stage-1 3/3] RUN echo expensive > /e".to_string()),
+        "{}",
+        b.stderr
+    );
+    // A real change gets through.
+    let b = k.build("t:1", &["--build-arg", "V=2"]).ok();
+    assert_eq!(b.ran().len(), 3, "{}", b.stderr);
+}
+
+#[test]
+fn a_new_base_image_digest_misses() {
+    require_root!();
+    let k = Kiln::new();
+    k.write("Dockerfile", "FROM busybox:latest\nRUN echo hi > /hi\n");
+    k.build("t:1", &[]).ok();
+    // Re-tag busybox:latest to an image with one more layer.
+    k.write(
+        "Dockerfile.base",
+        "FROM busybox:latest\nRUN touch /new-in-base\n",
+    );
+    let f = k.ctx().join("Dockerfile.base");
+    k.build("busybox:latest", &["-f", f.to_str().unwrap()]).ok();
+    let b = k.build("t:1", &[]).ok();
+    assert_eq!(b.ran(), vec!["[2/2] RUN echo hi > /hi"], "{}", b.stderr);
+}

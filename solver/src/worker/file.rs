@@ -195,6 +195,61 @@ impl RealWorker {
         })
     }
 
+    /// The content digest of what a COPY reads from a snapshot, computed
+    /// once per (snapshot, sources) and remembered in the store.
+    pub(super) fn snapshot_content_key(
+        &self,
+        s: &Snapshot,
+        c: &CopyOp,
+        v: &Vertex,
+    ) -> Result<Digest> {
+        let mut memo = Hasher::new();
+        memo.field(b"content-of");
+        memo.update(s.chain_id().bytes());
+        for src in &c.sources {
+            memo.field(src.as_bytes());
+        }
+        memo.field(&[u8::from(c.parents)]);
+        let memo = memo.finish();
+        if let Some(d) = self.store.meta().cache(&memo)? {
+            return Ok(d);
+        }
+        let tmp = self.store.temp_dir()?;
+        let mut _guard = None;
+        let root = match self.store.view(Some(s)) {
+            View::Dir(d) => d,
+            View::Empty => tmp.path().to_path_buf(),
+            View::Layers(layers) => {
+                let target = tmp.path().join("src");
+                std::fs::create_dir_all(&target).map_err(|e| crate::error::io_err(&target, e))?;
+                _guard = Some(overlay(&layers, None, &target)?);
+                target
+            }
+        };
+        let patterns: Vec<String> = c
+            .sources
+            .iter()
+            .map(|p| {
+                if c.parents {
+                    p.replacen("/./", "/", 1)
+                } else {
+                    p.clone()
+                }
+            })
+            .collect();
+        let idx = crate::context::index(&root, &patterns, None)?;
+        let mut h = Hasher::new();
+        for p in &patterns {
+            match idx.sources.get(p) {
+                Some(Some(d)) => h.update(d.bytes()),
+                _ => return Err(not_found(p, v.meta.lines)),
+            }
+        }
+        let d = h.finish();
+        self.store.meta().put_cache(&memo, &d)?;
+        Ok(d)
+    }
+
     pub(super) fn run_copy(
         &self,
         c: &CopyOp,

@@ -126,6 +126,16 @@ impl RealWorker {
     }
 }
 
+/// What an input is, for cache keys: a root filesystem's chain ID (a
+/// fixed value for the empty one), or the context.
+fn identity(o: &Output) -> Digest {
+    match o {
+        Output::Fs(Some(s)) => s.chain_id(),
+        Output::Fs(None) => op_key("scratch", &(), &[]),
+        Output::Context(_) => op_key("context", &(), &[]),
+    }
+}
+
 fn op_key(kind: &str, op: &impl serde::Serialize, inputs: &[&Digest]) -> Digest {
     let mut h = Hasher::new();
     h.field(kind.as_bytes());
@@ -147,7 +157,12 @@ impl Worker for RealWorker {
         cancel: &CancellationToken,
     ) -> Result<Resolved<Output>> {
         let v = dag.vertex(id);
-        let input_keys: Vec<&Digest> = inputs.iter().map(|r| &r.key).collect();
+        // Keys cover what the inputs *are*, not how they were made: a
+        // root filesystem by its chain ID. A step that is rebuilt but
+        // yields the same layers leaves the steps after it cached (early
+        // cutoff).
+        let input_ids: Vec<Digest> = inputs.iter().map(|r| identity(&r.output)).collect();
+        let input_keys: Vec<&Digest> = input_ids.iter().collect();
         match &v.op {
             Op::Scratch => Ok(Resolved {
                 key: op_key("scratch", &(), &[]),
@@ -212,12 +227,16 @@ impl Worker for RealWorker {
             Op::Copy(c) => {
                 let source_key = match inputs.get(1).map(|r| &r.output) {
                     Some(Output::Context(idx)) => file::context_key(idx, c, v)?,
-                    _ => inputs
+                    // Another stage's files count by content (not mtimes): if
+                    // a rebuilt stage yields the same files, the copy and
+                    // what follows it stay cached (early cutoff).
+                    Some(Output::Fs(Some(s))) => self.snapshot_content_key(s, c, v)?,
+                    _ => input_ids
                         .get(1)
-                        .map(|r| r.key)
+                        .copied()
                         .unwrap_or_else(|| op_key("none", &(), &[])),
                 };
-                let key = op_key("copy", c, &[&inputs[0].key, &source_key]);
+                let key = op_key("copy", c, &[&input_ids[0], &source_key]);
                 self.cached_or(id, v, key, cancel, |w, _| {
                     let source = match inputs.get(1).map(|r| &r.output) {
                         Some(Output::Context(idx)) => file::Source::Context(idx.clone()),
