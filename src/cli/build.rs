@@ -34,6 +34,10 @@ pub struct Args {
     /// Do not use the cache for any step.
     #[arg(long)]
     no_cache: bool,
+    /// Do not use the cache for these stages (names or indices, comma
+    /// separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    no_cache_filter: Vec<String>,
     /// Progress output: auto or plain (plain is what auto picks for now).
     #[arg(long, default_value = "auto", env = "BUILDKIT_PROGRESS")]
     progress: String,
@@ -187,6 +191,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
             build_args: parse_build_args(&args.build_args)?,
             target: args.target.clone(),
             no_cache: args.no_cache,
+            no_cache_filter: args.no_cache_filter.clone(),
         },
         tags: tags.clone(),
         dockerignore,

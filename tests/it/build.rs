@@ -531,3 +531,44 @@ fn a_new_base_image_digest_misses() {
     let b = k.build("t:1", &[]).ok();
     assert_eq!(b.ran(), vec!["[2/2] RUN echo hi > /hi"], "{}", b.stderr);
 }
+
+#[test]
+fn no_cache_filter_reruns_only_named_stages() {
+    require_root!();
+    let k = Kiln::new();
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest AS a\nRUN echo a > /a\nFROM busybox:latest AS b\nRUN echo b > /b\nFROM busybox:latest\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+    );
+    k.build("t:1", &[]).ok();
+    let b = k.build("t:1", &["--no-cache-filter", "b"]).ok();
+    assert_eq!(b.ran(), vec!["[b 2/2] RUN echo b > /b"], "{}", b.stderr);
+    let r = k.build("t:1", &["--no-cache-filter", "nope"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no stage named \"nope\""), "{}", r.stderr);
+}
+
+/// The one timing test allowed (issue 5): independent stages run at once.
+#[test]
+fn independent_stages_run_in_parallel() {
+    require_root!();
+    let k = Kiln::new();
+    let mut df = String::new();
+    for s in ["a", "b", "c", "d"] {
+        df.push_str(&format!(
+            "FROM busybox:latest AS {s}\nRUN sleep 2 && echo {s} > /{s}\n"
+        ));
+    }
+    df.push_str("FROM busybox:latest\n");
+    for s in ["a", "b", "c", "d"] {
+        df.push_str(&format!("COPY --from={s} /{s} /{s}\n"));
+    }
+    k.write("Dockerfile", &df);
+    let start = std::time::Instant::now();
+    k.build("par:1", &["--jobs", "4"]).ok();
+    let took = start.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "4 × sleep 2 took {took:?}"
+    );
+}

@@ -187,9 +187,11 @@ pub(super) fn lower_copy(
     // `--chmod` BuildKit quietly makes a plain copy (semantics.md LNK-1).
     if c.link && mode.is_none() {
         let scratch = l.scratch();
-        let copied = l
-            .dag
-            .add(op, vec![scratch, source], l.vertex_meta(name.clone(), ins));
+        let copied = l.dag.add(
+            op,
+            vec![scratch, source],
+            l.vertex_meta(st.no_cache, name.clone(), ins),
+        );
         let link_name = match name.split_once("] ") {
             Some((step, rest)) => format!("{step}] LINK {rest}"),
             None => format!("LINK {name}"),
@@ -197,12 +199,14 @@ pub(super) fn lower_copy(
         st.vertex = l.dag.add(
             Op::Link,
             vec![st.vertex, copied],
-            l.vertex_meta(link_name, ins),
+            l.vertex_meta(st.no_cache, link_name, ins),
         );
     } else {
-        st.vertex = l
-            .dag
-            .add(op, vec![st.vertex, source], l.vertex_meta(name, ins));
+        st.vertex = l.dag.add(
+            op,
+            vec![st.vertex, source],
+            l.vertex_meta(st.no_cache, name, ins),
+        );
     }
     st.history(format!("{keyword} {text} # buildkit"), false);
     Ok(())
@@ -318,7 +322,9 @@ pub(super) fn lower_workdir(
         path: path.clone(),
         user: st.config.config.user.clone(),
     });
-    st.vertex = l.dag.add(op, vec![st.vertex], l.vertex_meta(name, ins));
+    st.vertex = l
+        .dag
+        .add(op, vec![st.vertex], l.vertex_meta(st.no_cache, name, ins));
     st.history(format!("WORKDIR {path}"), false);
     Ok(())
 }

@@ -50,6 +50,9 @@ pub struct Options {
     pub target: Option<String>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--no-cache-filter`: stages (by name or index) built without the
+    /// cache.
+    pub no_cache_filter: Vec<String>,
 }
 
 /// The result of lowering.
@@ -146,6 +149,19 @@ pub fn lower(
                 })?
         }
     };
+    for f in &opts.no_cache_filter {
+        let f = f.to_lowercase();
+        let known = stages
+            .stages
+            .iter()
+            .enumerate()
+            .any(|(i, s)| s.from.name.as_deref() == Some(f.as_str()) || f == i.to_string());
+        if !known {
+            return Err(Error::Usage(format!(
+                "--no-cache-filter: no stage named {f:?}"
+            )));
+        }
+    }
     let target_name = stages.stages[target_index]
         .from
         .name
@@ -221,6 +237,8 @@ struct StageState {
     run_env: Vars,
     shell: Vec<String>,
     cmd_set: bool,
+    /// This stage skips the cache (`--no-cache`, `--no-cache-filter`).
+    no_cache: bool,
     step: usize,
     total: usize,
     prefix: String,
@@ -420,6 +438,11 @@ impl<'a> Lowering<'a> {
             run_env: Vars::default(),
             shell: default_shell(),
             cmd_set: false,
+            no_cache: self.opts.no_cache
+                || self.opts.no_cache_filter.iter().any(|f| {
+                    let f = f.to_lowercase();
+                    stage.from.name.as_deref() == Some(f.as_str()) || f == i.to_string()
+                }),
             step: 0,
             total,
             prefix,
@@ -628,11 +651,11 @@ impl<'a> Lowering<'a> {
         })
     }
 
-    fn vertex_meta(&self, name: String, ins: &Instruction) -> VertexMeta {
+    fn vertex_meta(&self, no_cache: bool, name: String, ins: &Instruction) -> VertexMeta {
         VertexMeta {
             name,
             lines: Some(lines(ins)),
-            no_cache: self.opts.no_cache,
+            no_cache,
         }
     }
 

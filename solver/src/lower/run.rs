@@ -110,7 +110,9 @@ pub(super) fn lower_run(
         network: NetworkMode::None,
         hostname: SANDBOX_HOSTNAME.to_string(),
     });
-    st.vertex = l.dag.add(op, vec![st.vertex], l.vertex_meta(name, ins));
+    st.vertex = l
+        .dag
+        .add(op, vec![st.vertex], l.vertex_meta(st.no_cache, name, ins));
     st.history(run_history(st, &args), false);
     Ok(())
 }

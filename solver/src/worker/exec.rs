@@ -126,22 +126,25 @@ impl RealWorker {
         // while this one waits.
         let signaller = child.signaller();
         let done = CancellationToken::new();
-        let watcher = {
+        let watcher = tokio::runtime::Handle::try_current().ok().map(|rt| {
             let cancel = cancel.clone();
             let done = done.clone();
             std::thread::spawn(move || {
-                while !done.is_cancelled() {
-                    if cancel.is_cancelled() {
-                        let _ = signaller.signal(nix::sys::signal::Signal::SIGKILL as i32);
-                        break;
+                rt.block_on(async {
+                    tokio::select! {
+                        _ = cancel.cancelled() => {
+                            let _ = signaller.signal(nix::sys::signal::Signal::SIGKILL as i32);
+                        }
+                        _ = done.cancelled() => {}
                     }
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
+                });
             })
-        };
+        });
         let status = child.wait();
         done.cancel();
-        let _ = watcher.join();
+        if let Some(w) = watcher {
+            let _ = w.join();
+        }
         for r in readers {
             let _ = r.join();
         }
