@@ -6,5 +6,6 @@
 mod support;
 
 mod build;
+mod differential;
 mod errors;
 mod run;

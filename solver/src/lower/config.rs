@@ -65,19 +65,27 @@ pub(super) fn lower_config(
             st.config.author = Some(v);
         }
         Command::Expose(ports) => {
+            // The words were sorted as written, at parse time; expansion
+            // and ranges keep that order (BuildKit's `dispatchExpose`).
             let mut added = Vec::new();
             for p in ports {
-                let v = l.expand(p, &env, ins)?;
-                for spec in v.split_whitespace() {
-                    let keys = parse_port(spec).map_err(|m| at(p.span, lines(ins), m))?;
+                let words = super::scope::lexer(l.df.escape)
+                    .process_words(&p.value, &env)
+                    .map_err(|e| {
+                        at(
+                            p.span,
+                            lines(ins),
+                            format!("failed to process {:?}: {e}", p.value),
+                        )
+                    })?;
+                for spec in words {
+                    let keys = parse_port(&spec).map_err(|m| at(p.span, lines(ins), m))?;
                     for k in keys {
                         st.config.config.exposed_ports.insert(k.clone(), Empty {});
                         added.push(k);
                     }
                 }
             }
-            added.sort();
-            added.dedup();
             st.history(format!("EXPOSE [{}]", added.join(" ")), true);
         }
         Command::Volume(vols) => {
@@ -112,7 +120,7 @@ pub(super) fn lower_config(
         Command::Shell(sh) => {
             st.shell = sh.clone();
             st.config.config.shell = sh.clone();
-            st.history(format!("SHELL {}", go_list(sh)), true);
+            st.history(format!("SHELL [{}]", sh.join(" ")), true);
         }
         Command::Healthcheck(h) => {
             let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
@@ -124,12 +132,21 @@ pub(super) fn lower_config(
                 start_interval: nanos(h.start_interval),
                 retries: h.retries,
             });
-            st.history(format!("HEALTHCHECK {}", go_list(&h.test)), true);
+            st.history(
+                format!(
+                    "HEALTHCHECK {{Test:[{}] Interval:{} Timeout:{} StartPeriod:{} StartInterval:{} Retries:{}}}",
+                    h.test.join(" "),
+                    go_duration(h.interval),
+                    go_duration(h.timeout),
+                    go_duration(h.start_period),
+                    go_duration(h.start_interval),
+                    h.retries
+                ),
+                true,
+            );
         }
-        Command::Onbuild(expr) => {
-            st.config.config.on_build.push(expr.clone());
-            st.history(format!("ONBUILD {expr}"), true);
-        }
+        // BuildKit records no history entry for ONBUILD.
+        Command::Onbuild(expr) => st.config.config.on_build.push(expr.clone()),
         other => {
             return Err(at(
                 ins.location.keyword,
@@ -139,6 +156,41 @@ pub(super) fn lower_config(
         }
     }
     Ok(())
+}
+
+/// Go's `time.Duration` text: `0s`, `500ms`, `1.5s`, `1m0s`, `1h0m0s`.
+fn go_duration(d: std::time::Duration) -> String {
+    let ns = d.as_nanos();
+    if ns == 0 {
+        return "0s".to_string();
+    }
+    let frac = |value: u128, unit: u128| -> String {
+        let whole = value / unit;
+        let rest = value % unit;
+        if rest == 0 {
+            return whole.to_string();
+        }
+        let digits = unit.to_string().len() - 1;
+        let s = format!("{whole}.{rest:0digits$}");
+        s.trim_end_matches('0').to_string()
+    };
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns < 1_000_000 {
+        return format!("{}µs", frac(ns, 1_000));
+    }
+    if ns < 1_000_000_000 {
+        return format!("{}ms", frac(ns, 1_000_000));
+    }
+    let hours = ns / 3_600_000_000_000;
+    let minutes = (ns / 60_000_000_000) % 60;
+    let seconds = frac(ns % 60_000_000_000, 1_000_000_000);
+    match (hours, minutes) {
+        (0, 0) => format!("{seconds}s"),
+        (0, m) => format!("{m}m{seconds}s"),
+        (h, m) => format!("{h}h{m}m{seconds}s"),
+    }
 }
 
 /// Docker's port specs: `80`, `80/tcp`, `53/UDP`, `8000-8001`,
@@ -212,6 +264,26 @@ mod tests {
         assert_eq!(parse_port("127.0.0.1:80:8080").unwrap(), vec!["8080/tcp"]);
         assert!(parse_port("80/foo").is_err());
         assert!(parse_port("x").is_err());
+    }
+
+    #[test]
+    fn durations_like_go() {
+        use std::time::Duration;
+        for (d, want) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_secs(5), "5s"),
+            (Duration::from_secs(60), "1m0s"),
+            (Duration::from_secs(3600), "1h0m0s"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_micros(1500), "1.5ms"),
+            (
+                Duration::from_secs(90) + Duration::from_millis(500),
+                "1m30.5s",
+            ),
+        ] {
+            assert_eq!(go_duration(d), want);
+        }
     }
 
     #[test]

@@ -68,10 +68,12 @@ pub(super) fn lower_copy(
         })?;
         excludes.push(v);
     }
+    let mut chmod_text = None;
     let mode = match &c.chmod {
         None => None,
         Some(m) => {
             let v = l.expand(m, &env, ins)?;
+            chmod_text = Some(v.clone());
             if v.bytes()
                 .any(|b| b.is_ascii_alphabetic() || b == b'+' || b == b'=')
             {
@@ -165,12 +167,32 @@ pub(super) fn lower_copy(
         None => (l.context(&sources), Owner::Root),
         Some(from) => (copy_source(l, ins, from, stage_index)?, Owner::Keep),
     };
-    let owner = match chown {
-        Some(c) => Owner::Chown(c),
+    let owner = match &chown {
+        Some(c) => Owner::Chown(c.clone()),
         None => owner_default,
     };
     let text = after_keyword(&ins.location.original);
     let name = st.step_name(&format!("{keyword} {text}"));
+    // BuildKit's history line: expanded values, and of the flags only
+    // --parents, --chown and --chmod (`dispatchCopy`).
+    let mut history = keyword.to_string();
+    if c.parents {
+        history.push_str(" --parents");
+    }
+    if let Some(o) = &chown {
+        history.push_str(&format!(" --chown={o}"));
+    }
+    if let Some(m) = &chmod_text {
+        history.push_str(&format!(" --chmod={m}"));
+    }
+    for s in &sources {
+        history.push(' ');
+        history.push_str(s);
+    }
+    for content in &c.contents {
+        history.push_str(&format!(" <<{}", content.path));
+    }
+    history.push_str(&format!(" {dest_raw} # buildkit"));
     let op = Op::Copy(CopyOp {
         sources,
         dest,
@@ -208,7 +230,7 @@ pub(super) fn lower_copy(
             l.vertex_meta(st.no_cache, name, ins),
         );
     }
-    st.history(format!("{keyword} {text} # buildkit"), false);
+    st.history(history, false);
     Ok(())
 }
 

@@ -118,15 +118,27 @@ pub(super) fn lower_run(
 }
 
 /// `RUN |N K=V … argv # buildkit` (semantics.md RUN-4).
+///
+/// Every ARG declared in scope counts, valued or not, with the value the
+/// RUN sees (a later ENV of the same name wins), as BuildKit's
+/// `runCommandString` lists them.
 fn run_history(st: &StageState, args: &[String]) -> String {
-    let valued: Vec<String> = st
+    let listed: Vec<String> = st
         .args
         .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .map(|(k, v)| {
+            let value = st
+                .run_env
+                .get(k)
+                .map(str::to_string)
+                .or_else(|| v.clone())
+                .unwrap_or_default();
+            format!("{k}={value}")
+        })
         .collect();
     let mut s = String::from("RUN ");
-    if !valued.is_empty() {
-        s.push_str(&format!("|{} {} ", valued.len(), valued.join(" ")));
+    if !listed.is_empty() {
+        s.push_str(&format!("|{} {} ", listed.len(), listed.join(" ")));
     }
     s.push_str(&args.join(" "));
     s.push_str(" # buildkit");

@@ -399,7 +399,13 @@ impl RealWorker {
             _ => None,
         };
         let decoded = compression::decoder(file).map_err(io)?;
-        kiln_cache::layer::extract(decoded, dest_root, item.dest.trim_end_matches('/'), owner)
+        // A destination the archive creates belongs to `--chown`'s owner.
+        let dest_dir = item.dest.trim_end_matches('/');
+        if !dest_dir.is_empty() {
+            fsops::mkdir_all(dest_root, dest_dir, owner.unwrap_or((0, 0)))
+                .map_err(kiln_cache::Error::from)?;
+        }
+        kiln_cache::layer::extract(decoded, dest_root, dest_dir, owner)
             .map_err(kiln_cache::Error::from)?;
         Ok(true)
     }

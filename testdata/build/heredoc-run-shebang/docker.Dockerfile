@@ -1,0 +1,2 @@
+FROM busybox:latest
+RUN echo "from a script: /dev/pipes/EOF" > /script-ran
