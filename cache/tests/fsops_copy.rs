@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt, lchown, symlink};
 use std::path::{Path, PathBuf};
 
-use kiln_cache::fsops::{self, CopyOptions, Error, FileOwner};
+use kiln_cache::fsops::{self, Chmod, CopyOptions, Error, FileOwner};
 use support::{Mtime, chmod, set_mtime, write};
 
 /// A source tree and a destination root side by side.
@@ -189,7 +189,7 @@ fn created_parents_take_owner_and_mode() {
     chmod(&t.d("keep"), 0o750);
     let opts = CopyOptions {
         owner: FileOwner::Set(1000, 1001),
-        mode: Some(0o4770),
+        mode: Some(Chmod::octal(0o4770)),
     };
     t.copy(&["f"], "/keep/sub/f", opts).unwrap();
     assert_eq!(owner_mode(&t.d("keep")), (7, 8, 0o750));
@@ -356,7 +356,7 @@ fn chmod_applies_to_everything() {
     symlink("g", t.s("d/link")).unwrap();
     let opts = CopyOptions {
         owner: FileOwner::Set(0, 0),
-        mode: Some(0o640),
+        mode: Some(Chmod::octal(0o640)),
     };
     t.copy(&["d"], "/out", opts).unwrap();
     for p in ["out/sub", "out/sub/f", "out/g"] {
@@ -365,7 +365,7 @@ fn chmod_applies_to_everything() {
     assert!(meta(&t.d("out/link")).file_type().is_symlink());
     let opts = CopyOptions {
         owner: FileOwner::Set(0, 0),
-        mode: Some(0o2750),
+        mode: Some(Chmod::octal(0o2750)),
     };
     t.copy(&["d/g"], "/special", opts).unwrap();
     assert_eq!(owner_mode(&t.d("special")).2, 0o2750);

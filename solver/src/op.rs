@@ -107,8 +107,8 @@ pub struct CopyOp {
     pub dest: String,
     /// Ownership of the copied files.
     pub owner: Owner,
-    /// `--chmod`, octal.
-    pub mode: Option<u32>,
+    /// `--chmod`, octal or symbolic, as written (after expansion).
+    pub mode: Option<String>,
     /// Inline files (heredocs): name and content.
     pub inline: Vec<(String, String)>,
     /// `--exclude` patterns, matched below each source.

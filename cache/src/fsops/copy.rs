@@ -66,7 +66,7 @@ pub(super) fn copy(
     // Go's os.FileMode drops setuid, setgid and sticky from `--chmod`
     // when fsutil makes the parents.
     let new = NewDir {
-        mode: opts.mode.map_or(0o755, |m| m & 0o777),
+        mode: opts.mode.map_or(0o755, |m| m.apply(0o755, true) & 0o777),
         uid,
         gid,
     };
@@ -448,7 +448,11 @@ impl Copier<'_> {
     }
 
     fn mode(&self, st: &FileStat) -> Mode {
-        Mode::from_bits_truncate(self.opts.mode.unwrap_or(st.st_mode) & 0o7777)
+        let mode = match self.opts.mode {
+            Some(m) => m.apply(st.st_mode, is_dir(st)),
+            None => st.st_mode,
+        };
+        Mode::from_bits_truncate(mode & 0o7777)
     }
 
     /// Owner, mode and xattrs through an fd on the object itself (times

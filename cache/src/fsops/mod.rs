@@ -52,6 +52,9 @@
 //! memory.
 
 mod copy;
+mod mode;
+
+pub use mode::Chmod;
 mod error;
 mod pattern;
 
@@ -87,9 +90,9 @@ pub enum FileOwner {
 pub struct CopyOptions {
     /// Owner of the copied files and of the directories created for them.
     pub owner: FileOwner,
-    /// `--chmod`, already parsed from octal: the mode of every copied file
-    /// and directory, and (its permission bits) of created parents.
-    pub mode: Option<u32>,
+    /// `--chmod`: the mode of every copied file and directory, and (its
+    /// permission bits) of created parents.
+    pub mode: Option<Chmod>,
 }
 
 /// What a [`copy`] wrote.

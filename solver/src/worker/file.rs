@@ -291,7 +291,7 @@ impl RealWorker {
             };
             let opts = CopyOptions {
                 owner,
-                mode: c.mode,
+                mode: c.mode.as_deref().and_then(fsops::Chmod::parse),
             };
             let excludes = if c.excludes.is_empty() {
                 None
@@ -351,7 +351,7 @@ impl RealWorker {
                     &dest.root,
                     &target,
                     data.as_bytes(),
-                    c.mode.unwrap_or(0o644),
+                    opts.mode.map_or(0o644, |m| m.apply(0o644, false)),
                     (uid, gid),
                 )
                 .map_err(kiln_cache::Error::from)?;
