@@ -7,7 +7,7 @@ use std::ops::Range;
 use crate::ast::{Node, Word};
 use crate::error::ErrorKind;
 use crate::span::SourceMap;
-use crate::split::{is_go_space, is_word_sep, split_command};
+use crate::split::{go_lower, is_go_space, is_word_sep, split_command};
 
 /// What an argument parser produces.
 #[derive(Debug, Default)]
@@ -17,18 +17,72 @@ pub(crate) struct Parsed {
     pub(crate) child: Option<Box<Node>>,
 }
 
+/// How deep ONBUILD may nest in the syntax tree. BuildKit nests without
+/// limit here and refuses any `ONBUILD ONBUILD` one layer up; a limit keeps
+/// a line of a million `ONBUILD` words from costing a million stack frames
+/// and a million copies of the line.
+const MAX_ONBUILD_NESTING: usize = 8;
+
 /// Builds the node for one logical line. `map` maps the line's offsets to
 /// the file.
 pub(crate) fn node_from_line(
-    line: &str,
+    line: String,
     escape: char,
     comments: Vec<String>,
     map: SourceMap,
 ) -> Result<Node, (ErrorKind, Range<usize>)> {
+    node_at_depth(line, escape, comments, map, 0)
+}
+
+/// The instruction names, lower case, for matching keywords without
+/// allocating for each line.
+const NAMES: [&str; 18] = [
+    "add",
+    "arg",
+    "cmd",
+    "copy",
+    "entrypoint",
+    "env",
+    "expose",
+    "from",
+    "healthcheck",
+    "label",
+    "maintainer",
+    "onbuild",
+    "run",
+    "shell",
+    "stopsignal",
+    "user",
+    "volume",
+    "workdir",
+];
+
+/// The lower-case name of the instruction `keyword` is (as Go's
+/// `strings.ToLower` sees it), or `""` for none.
+pub(crate) fn instruction_name(keyword: &str) -> &'static str {
+    if keyword.is_ascii() {
+        return NAMES
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(keyword))
+            .copied()
+            .unwrap_or("");
+    }
+    let lower = go_lower(keyword);
+    NAMES.iter().find(|n| **n == lower).copied().unwrap_or("")
+}
+
+fn node_at_depth(
+    owned: String,
+    escape: char,
+    comments: Vec<String>,
+    map: SourceMap,
+    depth: usize,
+) -> Result<Node, (ErrorKind, Range<usize>)> {
+    let line = owned.as_str();
     let split = split_command(line, escape);
     let keyword = line[split.keyword.clone()].to_string();
     let rest = split.rest.clone();
-    let parsed = match keyword.to_lowercase().as_str() {
+    let parsed = match instruction_name(&keyword) {
         "add" | "copy" | "volume" => maybe_json_to_list(line, rest)?,
         "arg" => name_or_name_val(line, rest, escape),
         "cmd" | "entrypoint" | "run" | "shell" => maybe_json(line, rest)?,
@@ -37,7 +91,15 @@ pub(crate) fn node_from_line(
         "expose" | "from" => whitespace_list(line, rest),
         "healthcheck" => health_config(line, rest)?,
         "maintainer" | "stopsignal" | "user" | "workdir" => one_string(line, rest),
-        "onbuild" => sub_command(line, rest, escape, &map)?,
+        "onbuild" if depth >= MAX_ONBUILD_NESTING => {
+            return Err((
+                ErrorKind::OnbuildTrigger(
+                    "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into(),
+                ),
+                split.keyword,
+            ));
+        }
+        "onbuild" => sub_command(line, rest, escape, &map, depth)?,
         // Unknown instructions keep one empty argument; the instruction
         // layer reports them, so the dump still matches BuildKit's.
         _ => Parsed {
@@ -55,7 +117,7 @@ pub(crate) fn node_from_line(
         child: parsed.child,
         json: parsed.json,
         heredocs: Vec::new(),
-        original: line.to_string(),
+        original: owned,
         start_line: 0,
         end_line: 0,
         comments,
@@ -77,13 +139,20 @@ fn sub_command(
     rest: Range<usize>,
     escape: char,
     map: &SourceMap,
+    depth: usize,
 ) -> Result<Parsed, (ErrorKind, Range<usize>)> {
     if rest.is_empty() {
         return Ok(Parsed::default());
     }
     let offset = rest.start;
-    let child = node_from_line(&line[rest], escape, Vec::new(), map.shifted(offset))
-        .map_err(|(k, r)| (k, r.start + offset..r.end + offset))?;
+    let child = node_at_depth(
+        line[rest].to_string(),
+        escape,
+        Vec::new(),
+        map.shifted(offset),
+        depth + 1,
+    )
+    .map_err(|(k, r)| (k, r.start + offset..r.end + offset))?;
     Ok(Parsed {
         child: Some(Box::new(child)),
         ..Parsed::default()
@@ -153,21 +222,10 @@ fn parse_json(text: &str) -> Result<Json, ErrorKind> {
     if !t.starts_with('[') {
         return Ok(Json::NotJson);
     }
-    match serde_json::from_str::<Vec<serde_json::Value>>(t) {
-        Ok(values) => {
-            let mut out = Vec::with_capacity(values.len());
-            for v in values {
-                match v {
-                    serde_json::Value::String(s) => out.push(s),
-                    _ => return Err(ErrorKind::JsonNotStrings),
-                }
-            }
-            Ok(Json::Array(out))
-        }
-        // Go decodes arrays nested far deeper than serde_json's limit and
-        // then finds the non-string element; say what Go says.
-        Err(e) if e.to_string().contains("recursion limit") => Err(ErrorKind::JsonNotStrings),
-        Err(_) => Ok(Json::NotJson),
+    match crate::json::classify(t) {
+        crate::json::Shape::Strings(items) => Ok(Json::Array(items)),
+        crate::json::Shape::NotStrings => Err(ErrorKind::JsonNotStrings),
+        crate::json::Shape::NotJson => Ok(Json::NotJson),
     }
 }
 

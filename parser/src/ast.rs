@@ -91,7 +91,7 @@ pub struct Node {
 impl Node {
     /// The keyword, lower-cased: the instruction's identity.
     pub fn name(&self) -> String {
-        self.keyword.to_lowercase()
+        crate::split::go_lower(&self.keyword)
     }
 
     /// The argument values as BuildKit's `nodeArgs` lists them: ONBUILD
@@ -110,7 +110,7 @@ impl Node {
     /// BuildKit's `Node.Dump` of this instruction (without the enclosing
     /// parentheses the root adds).
     pub fn dump(&self) -> String {
-        let mut s = self.keyword.to_lowercase();
+        let mut s = crate::split::go_lower(&self.keyword);
         if !self.flags.is_empty() {
             let flags: Vec<String> = self.flags.iter().map(|f| f.value.clone()).collect();
             s.push(' ');
@@ -172,9 +172,12 @@ impl Dockerfile {
     /// The span of a logical range of `node`.
     pub(crate) fn logical_span(&self, node: &Node, r: &Range<usize>) -> Span {
         let fr = node.file_range(r);
+        // The text of a node lies on its lines; the end of a span may be
+        // one past the last of them.
+        let lines = (node.start_line, node.end_line.saturating_add(1));
         Span {
-            start: self.position(fr.start),
-            end: self.position(fr.end),
+            start: self.lines.position_in(&self.source, fr.start, lines),
+            end: self.lines.position_in(&self.source, fr.end, lines),
         }
     }
 

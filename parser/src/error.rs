@@ -28,6 +28,10 @@ pub enum ErrorKind {
     /// Only comments, directives and blank lines.
     #[error("file with no instructions")]
     NoInstructions,
+    /// A file over kiln's size limit: real Dockerfiles are kilobytes, and
+    /// refusing huge ones keeps parse time and memory bounded.
+    #[error("the Dockerfile is larger than {0} bytes")]
+    TooLarge(usize),
     /// The text is not UTF-8.
     #[error("the Dockerfile is not valid UTF-8")]
     NotUtf8,

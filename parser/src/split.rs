@@ -11,6 +11,37 @@ pub(crate) fn is_go_space(c: char) -> bool {
     c.is_whitespace()
 }
 
+/// Go's `strings.ToLower`: simple case mapping, one character to one, so
+/// `İ` (U+0130) becomes `i` where Rust's full mapping gives `i̇`.
+pub(crate) fn go_lower(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    s.chars()
+        .map(|c| match c {
+            '\u{130}' => 'i',
+            c => c.to_lowercase().next().unwrap_or(c),
+        })
+        .collect()
+}
+
+/// Go's `strings.ToUpper`: simple case mapping, so `ß` stays `ß` where
+/// Rust's full mapping gives `SS`.
+pub(crate) fn go_upper(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_uppercase();
+    }
+    s.chars()
+        .map(|c| {
+            let mut up = c.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
 /// BuildKit's `reWhitespace`: `[\t\v\f\r ]`.
 pub(crate) fn is_word_sep(c: char) -> bool {
     matches!(c, '\t' | '\x0b' | '\x0c' | '\r' | ' ')
@@ -161,6 +192,14 @@ mod tests {
             s.flags.into_iter().map(|w| w.value).collect(),
             line[s.rest].to_string(),
         )
+    }
+
+    #[test]
+    fn go_case_mapping() {
+        assert_eq!(go_lower("ONBU\u{130}LD"), "onbuild");
+        assert_eq!(go_lower("R\u{212a}N"), "rkn");
+        assert_eq!(go_upper("stra\u{df}e"), "STRA\u{df}E");
+        assert_eq!(go_upper("cmd"), "CMD");
     }
 
     #[test]

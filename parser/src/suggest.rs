@@ -1,6 +1,8 @@
 //! "Did you mean …?" for misspelt instructions and flags, with BuildKit's
 //! rule: the closest option under an edit distance of 3.
 
+use crate::split::{go_lower, go_upper};
+
 /// Levenshtein distance over characters.
 fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -25,7 +27,7 @@ pub(crate) fn suggest(value: &str, options: &[&str], case_sensitive: bool) -> Op
     let val = if case_sensitive {
         value.to_string()
     } else {
-        value.to_lowercase()
+        go_lower(value)
     };
     let mut best: Option<String> = None;
     let mut min = 3;
@@ -33,7 +35,7 @@ pub(crate) fn suggest(value: &str, options: &[&str], case_sensitive: bool) -> Op
         let opt = if case_sensitive {
             (*opt).to_string()
         } else {
-            opt.to_lowercase()
+            go_lower(opt)
         };
         if val == opt {
             return None;
@@ -43,10 +45,10 @@ pub(crate) fn suggest(value: &str, options: &[&str], case_sensitive: bool) -> Op
             min = d;
             best = Some(if case_sensitive {
                 opt
-            } else if value == value.to_lowercase() {
-                opt.to_lowercase()
-            } else if value == value.to_uppercase() {
-                opt.to_uppercase()
+            } else if value == go_lower(value) {
+                go_lower(&opt)
+            } else if value == go_upper(value) {
+                go_upper(&opt)
             } else {
                 opt
             });

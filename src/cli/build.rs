@@ -58,19 +58,26 @@ pub struct Args {
 /// Reads a Dockerfile (or stdin for `-`), returning the name to show and
 /// the bytes.
 pub fn read_dockerfile(path: &Path) -> Result<(String, Vec<u8>), Failure> {
+    // Read one byte past the parser's limit, so that a huge file is
+    // refused by the parser without being read whole.
+    let limit = kiln_parser::MAX_FILE as u64 + 1;
     if path == Path::new("-") {
         let mut buf = Vec::new();
         std::io::stdin()
+            .take(limit)
             .read_to_end(&mut buf)
             .map_err(|e| Failure::input(format!("reading the Dockerfile from stdin: {e}")))?;
         return Ok(("Dockerfile".to_string(), buf));
     }
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            Failure::input(format!("Dockerfile not found: {}", path.display()))
-        }
-        _ => Failure::input(format!("cannot read {}: {e}", path.display())),
-    })?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Failure::input(format!("Dockerfile not found: {}", path.display()))
+            }
+            _ => Failure::input(format!("cannot read {}: {e}", path.display())),
+        })?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())

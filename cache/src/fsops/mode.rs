@@ -38,6 +38,9 @@ const MAX_CLAUSES: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chmod(Repr);
 
+// The symbolic form is a few hundred bytes, kept inline so that copy
+// options stay `Copy`; one exists per COPY step.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Repr {
     Octal(u32),

@@ -2,11 +2,12 @@
 //! `bflag.go`): every instruction says which flags it takes and of what
 //! kind; anything else is refused by name.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::ast::Word;
 use crate::error::ErrorKind;
+use crate::split::go_lower;
 use crate::suggest::suggest;
 
 /// The kind of value a flag takes.
@@ -22,23 +23,24 @@ pub(crate) enum Kind {
 
 /// A flag as given, with where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Given {
-    pub(crate) value: String,
+pub(crate) struct Given<'a> {
+    /// The value: borrowed from the word, or `true`/`false` for a boolean.
+    pub(crate) value: Cow<'a, str>,
     pub(crate) range: Range<usize>,
 }
 
-/// The flags of one instruction after parsing.
+/// The flags of one instruction after parsing, in the order given.
 #[derive(Debug, Default)]
-pub(crate) struct Flags {
-    values: BTreeMap<&'static str, Vec<Given>>,
+pub(crate) struct Flags<'a> {
+    values: Vec<(&'static str, Given<'a>)>,
 }
 
-impl Flags {
+impl<'a> Flags<'a> {
     /// Parses `words` against the declared flags.
     pub(crate) fn parse(
-        words: &[Word],
+        words: &'a [Word],
         decl: &[(&'static str, Kind)],
-    ) -> Result<Flags, (ErrorKind, Range<usize>)> {
+    ) -> Result<Flags<'a>, (ErrorKind, Range<usize>)> {
         let mut flags = Flags::default();
         for w in words {
             let a = w.value.as_str();
@@ -52,33 +54,34 @@ impl Flags {
                 Some((n, v)) => (n, Some(v)),
                 None => (body, None),
             };
-            let flag_name = format!("--{name}");
+            let flag_name = || format!("--{name}");
             let Some(&(decl_name, kind)) = decl.iter().find(|(n, _)| *n == name) else {
                 let names: Vec<&str> = decl.iter().map(|(n, _)| *n).collect();
                 return Err((
                     ErrorKind::UnknownFlag {
-                        flag: flag_name,
+                        flag: flag_name(),
                         suggestion: suggest(name, &names, true),
                     },
                     w.range.clone(),
                 ));
             };
-            let entry = flags.values.entry(decl_name).or_default();
-            if !entry.is_empty() && kind != Kind::Strings {
-                return Err((ErrorKind::DuplicateFlag(flag_name), w.range.clone()));
+            // Only a repeatable flag may come again; the others are few, so
+            // this scan stays linear in the number of flags.
+            if kind != Kind::Strings && flags.values.iter().any(|(n, _)| *n == decl_name) {
+                return Err((ErrorKind::DuplicateFlag(flag_name()), w.range.clone()));
             }
-            let value = match (kind, value) {
+            let value: Cow<'a, str> = match (kind, value) {
                 (Kind::Bool, Some("")) => {
-                    return Err((ErrorKind::MissingFlagValue(flag_name), w.range.clone()));
+                    return Err((ErrorKind::MissingFlagValue(flag_name()), w.range.clone()));
                 }
-                (Kind::Bool, None) => "true".to_string(),
-                (Kind::Bool, Some(v)) => match v.to_lowercase().as_str() {
-                    "true" => "true".to_string(),
-                    "false" => "false".to_string(),
+                (Kind::Bool, None) => Cow::Borrowed("true"),
+                (Kind::Bool, Some(v)) => match go_lower(v).as_str() {
+                    "true" => Cow::Borrowed("true"),
+                    "false" => Cow::Borrowed("false"),
                     _ => {
                         return Err((
                             ErrorKind::NotBoolean {
-                                flag: flag_name,
+                                flag: flag_name(),
                                 value: v.to_string(),
                             },
                             w.range.clone(),
@@ -86,26 +89,36 @@ impl Flags {
                     }
                 },
                 (_, None) => {
-                    return Err((ErrorKind::MissingFlagValue(flag_name), w.range.clone()));
+                    return Err((ErrorKind::MissingFlagValue(flag_name()), w.range.clone()));
                 }
-                (_, Some(v)) => v.to_string(),
+                (_, Some(v)) => Cow::Borrowed(v),
             };
-            entry.push(Given {
-                value,
-                range: w.range.clone(),
-            });
+            flags.values.push((
+                decl_name,
+                Given {
+                    value,
+                    range: w.range.clone(),
+                },
+            ));
         }
         Ok(flags)
     }
 
     /// The value of a single-valued flag, if given.
-    pub(crate) fn get(&self, name: &str) -> Option<&Given> {
-        self.values.get(name).and_then(|v| v.last())
+    pub(crate) fn get(&self, name: &str) -> Option<&Given<'a>> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, g)| g)
     }
 
-    /// All values of a repeatable flag.
-    pub(crate) fn all(&self, name: &str) -> &[Given] {
-        self.values.get(name).map_or(&[], |v| v.as_slice())
+    /// All values of a repeatable flag, in order.
+    pub(crate) fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Given<'a>> + 's {
+        self.values
+            .iter()
+            .filter(move |(n, _)| *n == name)
+            .map(|(_, g)| g)
     }
 
     /// A boolean flag: `None` if not given.
@@ -135,15 +148,13 @@ mod tests {
 
     #[test]
     fn parses_declared_flags() {
-        let f = Flags::parse(
-            &words(&["--from=a", "--link", "--exclude=x", "--exclude=y"]),
-            DECL,
-        )
-        .unwrap();
+        let w = words(&["--from=a", "--link", "--exclude=x", "--exclude=y"]);
+        let f = Flags::parse(&w, DECL).unwrap();
         assert_eq!(f.get("from").unwrap().value, "a");
         assert_eq!(f.bool("link"), Some(true));
-        assert_eq!(f.all("exclude").len(), 2);
-        let f = Flags::parse(&words(&["--link=FALSE"]), DECL).unwrap();
+        assert_eq!(f.all("exclude").count(), 2);
+        let w = words(&["--link=FALSE"]);
+        let f = Flags::parse(&w, DECL).unwrap();
         assert_eq!(f.bool("link"), Some(false));
     }
 

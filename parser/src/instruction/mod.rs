@@ -5,16 +5,19 @@
 //! ARG and ENV state of the build, so lowering does it. Each value keeps
 //! its [`Span`] so that lowering's errors still point into the file.
 
+mod dump;
 mod flags;
 
 use std::time::Duration;
 
 use crate::ast::{Dockerfile, Heredoc, Node, Warning, Word};
-use crate::duration::parse_go_duration;
+use crate::duration::parse_go_duration_msg;
 use crate::error::{Error, ErrorKind};
 use crate::heredoc::{chomp, parse_marker};
 use crate::span::Span;
+use crate::split::{go_lower, go_upper};
 use crate::suggest::suggest;
+pub use dump::dump;
 use flags::{Flags, Kind};
 
 /// A value with the place it was written.
@@ -379,23 +382,22 @@ impl<'a> Typed<'a> {
         }
     }
 
-    fn flags(&self, decl: &[(&'static str, Kind)]) -> Result<Flags, Error> {
+    fn flags(&self, decl: &[(&'static str, Kind)]) -> Result<Flags<'a>, Error> {
         Flags::parse(&self.node.flags, decl).map_err(|(k, r)| self.error(k, At::Range(r)))
     }
 
-    fn flag(&self, flags: &Flags, name: &str) -> Option<Spanned<String>> {
+    fn flag(&self, flags: &Flags<'_>, name: &str) -> Option<Spanned<String>> {
         flags.get(name).map(|g| Spanned {
-            value: g.value.clone(),
+            value: g.value.to_string(),
             span: self.span(At::Range(g.range.clone())),
         })
     }
 
-    fn flag_all(&self, flags: &Flags, name: &str) -> Vec<Spanned<String>> {
+    fn flag_all(&self, flags: &Flags<'_>, name: &str) -> Vec<Spanned<String>> {
         flags
             .all(name)
-            .iter()
             .map(|g| Spanned {
-                value: g.value.clone(),
+                value: g.value.to_string(),
                 span: self.span(At::Range(g.range.clone())),
             })
             .collect()
@@ -407,7 +409,7 @@ impl<'a> Typed<'a> {
 
     fn parse(&self) -> Result<Parsed, Error> {
         let n = self.node;
-        let cmd = match n.name().as_str() {
+        let cmd = match crate::args::instruction_name(&n.keyword) {
             "from" => return self.from().map(Parsed::From),
             "env" => Command::Env(self.key_values("ENV", &[])?),
             "label" => Command::Label(self.key_values("LABEL", &[])?),
@@ -470,8 +472,8 @@ impl<'a> Typed<'a> {
                 Command::Volume(vols)
             }
             "stopsignal" => {
+                // BuildKit never parses STOPSIGNAL's flags: any are ignored.
                 let [w] = self.exactly_one("STOPSIGNAL")?;
-                self.flags(&[])?;
                 Command::StopSignal(self.spanned(w))
             }
             "arg" => self.arg()?,
@@ -511,7 +513,7 @@ impl<'a> Typed<'a> {
         let name = match args.as_slice() {
             [_] => None,
             [_, as_kw, name] if as_kw.value.eq_ignore_ascii_case("as") => {
-                let lower = name.value.to_lowercase();
+                let lower = go_lower(&name.value);
                 if !valid_stage_name(&lower) {
                     return Err(self.error(
                         ErrorKind::StageName(crate::quote::go_quote(&name.value)),
@@ -565,7 +567,7 @@ impl<'a> Typed<'a> {
         if args.is_empty() {
             return Err(self.args_error("ARG requires at least one argument".into()));
         }
-        self.flags(&[])?;
+        // BuildKit never parses ARG's flags: any are ignored.
         let mut out = Vec::new();
         for w in args {
             let (key, value) = match w.value.split_once('=') {
@@ -588,11 +590,14 @@ impl<'a> Typed<'a> {
 
     fn command_line(&self, empty_as_nil: bool) -> CommandLine {
         let n = self.node;
-        let values: Vec<String> = n.args.iter().map(|w| w.value.clone()).collect();
-        let args = if n.json || values.is_empty() {
-            values
-        } else {
-            vec![values.join(" ")]
+        let args = match n.args.as_slice() {
+            [] => Vec::new(),
+            [one] => vec![one.value.clone()],
+            many if n.json => many.iter().map(|w| w.value.clone()).collect(),
+            many => {
+                let values: Vec<&str> = many.iter().map(|w| w.value.as_str()).collect();
+                vec![values.join(" ")]
+            }
         };
         // BuildKit keeps `ENTRYPOINT []` as nil and `CMD []` as empty; both
         // come out as an empty list here, the flag records the difference.
@@ -674,17 +679,22 @@ impl<'a> Typed<'a> {
         if parse_marker(&dest.value).ok().flatten().is_some() {
             return Err(self.error(ErrorKind::BadHeredoc(name, "a destination"), At::Word(dest)));
         }
+        // BuildKit looks bodies up in a map by name, so of two heredocs
+        // with one name the last one wins.
+        let bodies: std::collections::HashMap<&str, &str> = self
+            .node
+            .heredocs
+            .iter()
+            .map(|h| (h.name.as_str(), h.content.as_str()))
+            .collect();
         let mut sources = Vec::new();
         let mut contents = Vec::new();
         for src in srcs {
             match parse_marker(&src.value).ok().flatten() {
                 Some(marker) => {
-                    let body = self
-                        .node
-                        .heredocs
-                        .iter()
-                        .find(|h| h.name == marker.name)
-                        .map(|h| h.content.clone())
+                    let body = bodies
+                        .get(marker.name.as_str())
+                        .map(|b| (*b).to_string())
                         .unwrap_or_default();
                     contents.push(SourceContent {
                         path: marker.name.clone(),
@@ -716,7 +726,7 @@ impl<'a> Typed<'a> {
             return Err(self.args_error("ONBUILD requires at least one argument".into()));
         };
         self.flags(&[])?;
-        let trigger = child.keyword.trim().to_uppercase();
+        let trigger = go_upper(child.keyword.trim());
         match trigger.as_str() {
             "ONBUILD" => {
                 return Err(self.error(
@@ -737,12 +747,18 @@ impl<'a> Typed<'a> {
             _ => {}
         }
         // The stored expression is the line without its `ONBUILD` word,
-        // with heredoc bodies appended, as BuildKit stores it.
-        let original = self.node.original.trim_start();
-        let after_kw = original
-            .get(self.node.keyword.len()..)
-            .unwrap_or("")
-            .trim_start();
+        // with heredoc bodies appended, as BuildKit stores it: it removes
+        // `(?i)^\s*ONBUILD\s*`, where `\s` is ASCII blanks and the case
+        // folding leaves a keyword like `ONBUİLD` (parsed as ONBUILD by
+        // Go's lower-casing) in place.
+        let re2_space = |c: char| matches!(c, '\t' | '\n' | '\x0c' | '\r' | ' ');
+        let line = self.node.original.trim_start_matches(re2_space);
+        let after_kw = match line.get(..7) {
+            Some(kw) if kw.eq_ignore_ascii_case("onbuild") => {
+                line[7..].trim_start_matches(re2_space)
+            }
+            _ => self.node.original.as_str(),
+        };
         let mut expr = after_kw.to_string();
         for h in &self.node.heredocs {
             expr.push('\n');
@@ -757,7 +773,7 @@ impl<'a> Typed<'a> {
         let Some(first) = n.args.first() else {
             return Err(self.args_error("HEALTHCHECK requires at least one argument".into()));
         };
-        let typ = first.value.to_uppercase();
+        let typ = go_upper(&first.value);
         let rest = &n.args[1..];
         if typ == "NONE" {
             if !rest.is_empty() {
@@ -766,7 +782,7 @@ impl<'a> Typed<'a> {
                     At::Line,
                 ));
             }
-            self.flags(&[])?;
+            // BuildKit parses no flags for NONE: any are ignored.
             return Ok(Command::Healthcheck(Healthcheck {
                 test: vec![typ],
                 interval: Duration::ZERO,
@@ -815,12 +831,7 @@ impl<'a> Typed<'a> {
             }
             let bad =
                 |msg: String| self.error(ErrorKind::Healthcheck(msg), At::Range(g.range.clone()));
-            let d = parse_go_duration(&g.value).ok_or_else(|| {
-                bad(format!(
-                    "time: invalid duration {}",
-                    crate::quote::go_quote(&g.value)
-                ))
-            })?;
+            let d = parse_go_duration_msg(&g.value).map_err(bad)?;
             if d.duration.is_zero() {
                 return Ok(Duration::ZERO);
             }
@@ -837,12 +848,20 @@ impl<'a> Typed<'a> {
                 let bad = |msg: String| {
                     self.error(ErrorKind::Healthcheck(msg), At::Range(g.range.clone()))
                 };
-                let r: i64 = g.value.parse().map_err(|_| {
-                    bad(format!(
-                        "strconv.ParseInt: parsing {}: invalid syntax",
-                        crate::quote::go_quote(&g.value)
-                    ))
-                })?;
+                // Go tells a number too big for 32 bits from one that is
+                // no number at all, however many digits it has.
+                let digits = g.value.strip_prefix(['+', '-']).unwrap_or(&g.value);
+                let syntax_ok = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+                let r: i64 = match g.value.parse() {
+                    Ok(r) => r,
+                    Err(_) if syntax_ok => i64::MAX,
+                    Err(_) => {
+                        return Err(bad(format!(
+                            "strconv.ParseInt: parsing {}: invalid syntax",
+                            crate::quote::go_quote(&g.value)
+                        )));
+                    }
+                };
                 let r = i32::try_from(r).map_err(|_| {
                     bad(format!(
                         "strconv.ParseInt: parsing {}: value out of range",
