@@ -72,6 +72,9 @@ pub enum NetworkMode {
 /// A RUN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExecOp {
+    /// Executable files (heredoc scripts) mounted read-only under
+    /// `/dev/pipes`: name and content.
+    pub files: Vec<(String, String)>,
     /// argv.
     pub args: Vec<String>,
     /// Environment, `K=V`.
@@ -246,6 +249,7 @@ mod tests {
 
     fn exec(cmd: &str) -> Op {
         Op::Exec(ExecOp {
+            files: vec![],
             args: vec!["/bin/sh".into(), "-c".into(), cmd.into()],
             env: vec![],
             cwd: "/".into(),

@@ -197,6 +197,7 @@ mod tests {
     fn exec(name: &str) -> (Op, VertexMeta) {
         (
             Op::Exec(ExecOp {
+                files: vec![],
                 args: vec![name.into()],
                 env: vec![],
                 cwd: "/".into(),

@@ -12,6 +12,8 @@ mod copy;
 mod run;
 mod scope;
 
+pub(crate) use run::PIPES_DIR;
+
 use std::collections::BTreeMap;
 
 use kiln_cache::image::History;

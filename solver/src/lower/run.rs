@@ -38,6 +38,8 @@ pub(super) fn lower_run(
         ));
     }
     let mut cmd = r.command.args.clone();
+    let mut pipes = Vec::new();
+    let mut summary = None;
     if !r.command.files.is_empty() {
         if !r.command.prepend_shell {
             return Err(at(
@@ -59,14 +61,15 @@ pub(super) fn lower_run(
             } else {
                 doc.content.clone()
             };
+            summary = Some(summarize(&doc.content));
             if body.starts_with("#!") {
-                return Err(at(
-                    ins.location.keyword,
-                    lines(ins),
-                    "RUN heredocs with a #! interpreter line are not supported yet",
-                ));
+                // A script with an interpreter line is mounted as an
+                // executable file and run as such (semantics.md HD-1).
+                pipes.push((doc.name.clone(), body));
+                format!("{PIPES_DIR}/{}", doc.name)
+            } else {
+                body
             }
-            body
         } else {
             let mut s = text;
             for doc in &r.command.files {
@@ -101,8 +104,12 @@ pub(super) fn lower_run(
         .split_once(char::is_whitespace)
         .map(|(_, rest)| rest.trim().to_string())
         .unwrap_or_default();
-    let name = st.step_name(&format!("RUN {text}"));
+    let name = match summary {
+        Some(s) => st.step_name(&format!("RUN {text} ({s})")),
+        None => st.step_name(&format!("RUN {text}")),
+    };
     let op = Op::Exec(ExecOp {
+        files: pipes,
         args: args.clone(),
         env,
         cwd,
@@ -115,6 +122,22 @@ pub(super) fn lower_run(
         .add(op, vec![st.vertex], l.vertex_meta(st.no_cache, name, ins));
     st.history(run_history(st, &args), false);
     Ok(())
+}
+
+/// Where heredoc scripts with a `#!` line are mounted, as in BuildKit.
+pub(crate) const PIPES_DIR: &str = "/dev/pipes";
+
+/// A heredoc's first line, with `...` when there is more (BuildKit's
+/// `summarizeHeredoc`, for step names).
+fn summarize(doc: &str) -> String {
+    let doc = doc.trim().replace("\r\n", "\n");
+    let mut lines = doc.split('\n');
+    let first = lines.next().unwrap_or_default().to_string();
+    if lines.next().is_some() {
+        format!("{first}...")
+    } else {
+        first
+    }
 }
 
 /// `RUN |N K=V … argv # buildkit` (semantics.md RUN-4).

@@ -47,6 +47,25 @@ impl RealWorker {
         cancel: &CancellationToken,
     ) -> Result<Snapshot> {
         let active = self.store.prepare(parent)?;
+        // Heredoc scripts: written to a private directory, mounted
+        // read-only in the sandbox's own /dev (so they never reach a layer).
+        let pipes = self.store.temp_dir()?;
+        let mut mounts = Vec::new();
+        if !e.files.is_empty() {
+            for (name, data) in &e.files {
+                let p = pipes.path().join(name);
+                std::fs::write(&p, data).map_err(|err| crate::error::io_err(&p, err))?;
+                std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                    .map_err(|err| crate::error::io_err(&p, err))?;
+            }
+            mounts.push(kiln_executor::Mount {
+                destination: crate::lower::PIPES_DIR.to_string(),
+                kind: kiln_executor::MountKind::Bind {
+                    source: pipes.path().to_path_buf(),
+                    readonly: true,
+                },
+            });
+        }
         let spec = SandboxSpec {
             rootfs: rootfs_of(active.mountable()),
             mount_point: active.mount_point(),
@@ -63,7 +82,7 @@ impl RealWorker {
             },
             hostname: e.hostname.clone(),
             network: Network::None,
-            mounts: Vec::new(),
+            mounts,
             etc_files: vec![EtcFile {
                 path: "/etc/hosts".to_string(),
                 content: hosts_file(&e.hostname),
