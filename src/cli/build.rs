@@ -12,11 +12,14 @@ use kiln_solver::{BuildRequest, Error};
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::{self, Failure};
+use crate::render::Renderer;
 use crate::render::diagnostic;
-use crate::render::plain::Plain;
 
 /// Flags of `kiln build`.
 #[derive(clap::Args, Debug)]
+// A flag given twice takes its last value, as scripts that append
+// options expect.
+#[command(args_override_self = true)]
 pub struct Args {
     /// Name and optionally tag the image (`name:tag`); repeatable.
     #[arg(short = 't', long = "tag")]
@@ -38,7 +41,8 @@ pub struct Args {
     /// separated or repeated).
     #[arg(long, value_delimiter = ',')]
     no_cache_filter: Vec<String>,
-    /// Progress output: auto or plain (plain is what auto picks for now).
+    /// Progress output: auto, plain, tty, rawjson or quiet. auto is plain
+    /// unless stdout and stderr are terminals and NO_COLOR and CI are unset.
     #[arg(long, default_value = "auto", env = "BUILDKIT_PROGRESS")]
     progress: String,
     /// Write the image ID to this file.
@@ -141,20 +145,12 @@ fn parse_build_args(raw: &[String]) -> Result<BTreeMap<String, String>, Failure>
 }
 
 pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
-    match args.progress.as_str() {
-        "auto" | "plain" => {}
-        "tty" | "rawjson" | "quiet" => {
-            return Err(Failure::input(format!(
-                "--progress={} is not supported yet; use plain",
-                args.progress
-            )));
-        }
-        other => {
-            return Err(Failure::input(format!(
-                "invalid --progress {other:?}: want auto or plain"
-            )));
-        }
-    }
+    let Some(mut renderer) = Renderer::for_mode(&args.progress) else {
+        return Err(Failure::input(format!(
+            "invalid --progress {:?}: want auto, plain, tty, rawjson or quiet",
+            args.progress
+        )));
+    };
     let context = &args.context;
     match std::fs::metadata(context) {
         Ok(m) if m.is_dir() => {}
@@ -208,12 +204,11 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
     };
 
     let (tx, rx) = std::sync::mpsc::channel();
-    let renderer = std::thread::spawn(move || {
-        let mut plain = Plain::new(std::io::stderr().lock());
+    let drawing = std::thread::spawn(move || {
         for e in rx {
-            plain.event(e);
+            renderer.event(e);
         }
-        plain.finish();
+        renderer.finish();
     });
     let rt = super::runtime()?;
     let cancel = CancellationToken::new();
@@ -231,7 +226,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
     });
     // Every sender is gone once the build returns and the runtime stops.
     drop(rt);
-    let _ = renderer.join();
+    let _ = drawing.join();
     match result {
         Ok(r) => {
             if let Some(path) = &args.iidfile {

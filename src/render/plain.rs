@@ -4,43 +4,20 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::time::Duration;
 
 use kiln_solver::progress::Event;
 
-/// Log lines shown again for a failed step at the end.
-const TAIL: usize = 10;
-
-struct Step {
-    number: usize,
-    name: String,
-    logs: Vec<String>,
-    partial: Vec<u8>,
-    failed: bool,
-    finished: bool,
-}
+use super::report::Report;
 
 /// Renders events as they come.
 pub struct Plain<W: Write> {
     out: W,
-    steps: HashMap<usize, Step>,
-    next_number: usize,
+    /// Display number of each vertex, assigned when first printed.
+    numbers: HashMap<usize, usize>,
+    finished: HashMap<usize, bool>,
     current: Option<usize>,
     printed_any: bool,
-    failed_order: Vec<usize>,
-    warnings: Vec<String>,
-}
-
-/// `0.152`, `12.34`, `123.4`: the offset format of log lines.
-fn offset(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s < 10.0 {
-        format!("{s:.3}")
-    } else if s < 100.0 {
-        format!("{s:.2}")
-    } else {
-        format!("{s:.1}")
-    }
+    report: Report,
 }
 
 impl<W: Write> Plain<W> {
@@ -48,12 +25,11 @@ impl<W: Write> Plain<W> {
     pub fn new(out: W) -> Plain<W> {
         Plain {
             out,
-            steps: HashMap::new(),
-            next_number: 1,
+            numbers: HashMap::new(),
+            finished: HashMap::new(),
             current: None,
             printed_any: false,
-            failed_order: Vec::new(),
-            warnings: Vec::new(),
+            report: Report::default(),
         }
     }
 
@@ -69,137 +45,69 @@ impl<W: Write> Plain<W> {
             return;
         }
         if let Some(prev) = self.current
-            && let Some(p) = self.steps.get(&prev)
-            && !p.finished
+            && !self.finished.get(&prev).copied().unwrap_or(true)
         {
-            let _ = writeln!(self.out, "#{} ...", p.number);
+            let _ = writeln!(self.out, "#{} ...", self.numbers[&prev]);
         }
-        let Some(step) = self.steps.get(&vertex) else {
+        let Some(&number) = self.numbers.get(&vertex) else {
             return;
         };
         if self.printed_any {
             let _ = writeln!(self.out);
         }
-        let _ = writeln!(self.out, "#{} {}", step.number, step.name);
+        let _ = writeln!(self.out, "#{number} {}", self.report.name(vertex));
         self.printed_any = true;
         self.current = Some(vertex);
     }
 
     fn line(&mut self, vertex: usize, text: &str) {
         self.switch_to(vertex);
-        if let Some(s) = self.steps.get(&vertex) {
-            let _ = writeln!(self.out, "#{} {text}", s.number);
+        if let Some(n) = self.numbers.get(&vertex) {
+            let _ = writeln!(self.out, "#{n} {text}");
         }
     }
 
     /// Handles one event.
     pub fn event(&mut self, e: Event) {
+        let lines = self.report.record(&e);
         match e {
-            Event::Started { vertex, name, .. } => {
-                if !self.steps.contains_key(&vertex) {
-                    let number = self.next_number;
-                    self.next_number += 1;
-                    self.steps.insert(
-                        vertex,
-                        Step {
-                            number,
-                            name,
-                            logs: Vec::new(),
-                            partial: Vec::new(),
-                            failed: false,
-                            finished: false,
-                        },
-                    );
-                }
+            Event::Started { vertex, .. } => {
+                let next = self.numbers.len() + 1;
+                self.numbers.entry(vertex).or_insert(next);
+                self.finished.insert(vertex, false);
                 self.switch_to(vertex);
             }
             Event::Status { vertex, text } => self.line(vertex, &text),
-            Event::Log {
-                vertex,
-                data,
-                offset: at,
-                ..
-            } => {
-                let Some(step) = self.steps.get_mut(&vertex) else {
-                    return;
-                };
-                step.partial.extend_from_slice(&data);
-                let mut complete = Vec::new();
-                while let Some(pos) = step.partial.iter().position(|&b| b == b'\n') {
-                    let line: Vec<u8> = step.partial.drain(..=pos).collect();
-                    let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-                    let shown = format!("{} {text}", offset(at));
-                    step.logs.push(shown.clone());
-                    if step.logs.len() > TAIL {
-                        step.logs.remove(0);
-                    }
-                    complete.push(shown);
-                }
-                for l in complete {
+            Event::Log { vertex, .. } => {
+                for l in lines {
                     self.line(vertex, &l);
                 }
             }
-            Event::Cached { vertex } => self.terminal(vertex, "CACHED".to_string()),
+            Event::Cached { vertex } => self.terminal(vertex, lines, "CACHED".to_string()),
             Event::Done { vertex, elapsed } => {
-                self.terminal(vertex, format!("DONE {:.1}s", elapsed.as_secs_f64()))
+                self.terminal(vertex, lines, format!("DONE {:.1}s", elapsed.as_secs_f64()))
             }
             Event::Failed { vertex, message } => {
-                if let Some(s) = self.steps.get_mut(&vertex) {
-                    s.failed = true;
-                }
-                self.failed_order.push(vertex);
-                self.terminal(vertex, format!("ERROR: {message}"));
+                self.terminal(vertex, lines, format!("ERROR: {message}"))
             }
-            Event::Canceled { vertex } => self.terminal(vertex, "CANCELED".to_string()),
+            Event::Canceled { vertex } => self.terminal(vertex, lines, "CANCELED".to_string()),
             // Shown together at the end, as BuildKit does.
-            Event::Warning { message } => self.warnings.push(message),
+            Event::Warning { .. } => {}
         }
     }
 
-    fn terminal(&mut self, vertex: usize, text: String) {
-        let partial = self
-            .steps
-            .get_mut(&vertex)
-            .map(|s| std::mem::take(&mut s.partial))
-            .unwrap_or_default();
-        if !partial.is_empty() {
-            let t = String::from_utf8_lossy(&partial).into_owned();
-            self.line(vertex, &t);
+    fn terminal(&mut self, vertex: usize, pending: Vec<String>, text: String) {
+        for l in pending {
+            self.line(vertex, &l);
         }
         self.line(vertex, &text);
-        if let Some(s) = self.steps.get_mut(&vertex) {
-            s.finished = true;
-        }
+        self.finished.insert(vertex, true);
     }
 
-    /// Prints the tails of failed steps, as BuildKit does at the end.
+    /// Prints the tails of failed steps and the warnings, as BuildKit does
+    /// at the end.
     pub fn finish(&mut self) {
-        for v in std::mem::take(&mut self.failed_order) {
-            let Some(s) = self.steps.get(&v) else {
-                continue;
-            };
-            if !s.failed {
-                continue;
-            }
-            let _ = writeln!(self.out, "------");
-            let _ = writeln!(self.out, " > {}:", s.name);
-            for l in &s.logs {
-                let _ = writeln!(self.out, "{l}");
-            }
-            let _ = writeln!(self.out, "------");
-        }
-        if !self.warnings.is_empty() {
-            let n = self.warnings.len();
-            let _ = writeln!(
-                self.out,
-                "\n {n} warning{} found:",
-                if n == 1 { "" } else { "s" }
-            );
-            for w in &self.warnings {
-                let _ = writeln!(self.out, " - {w}");
-            }
-        }
-        let _ = self.out.flush();
+        self.report.write(&mut self.out);
     }
 }
 
@@ -207,6 +115,7 @@ impl<W: Write> Plain<W> {
 mod tests {
     use super::*;
     use kiln_solver::progress::Stream;
+    use std::time::Duration;
     use std::time::SystemTime;
 
     fn started(vertex: usize, name: &str) -> Event {

@@ -572,3 +572,40 @@ fn independent_stages_run_in_parallel() {
         "4 × sleep 2 took {took:?}"
     );
 }
+
+#[test]
+fn progress_modes() {
+    require_root!();
+    let k = Kiln::new();
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nRUN echo hello-from-run\n",
+    );
+    let r = k.build("p:1", &["--progress=rawjson", "--no-cache"]).ok();
+    let events: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "log" && e["data"] == "hello-from-run\n")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "done" && e["vertex"].is_number())
+    );
+    let r = k.build("p:1", &["--progress=quiet"]).ok();
+    assert_eq!(r.stderr, "");
+    // Not a terminal: auto is plain.
+    let r = k.build("p:1", &["--progress=auto"]).ok();
+    assert!(
+        r.stderr.starts_with("#1 [internal] load build definition"),
+        "{}",
+        r.stderr
+    );
+    let r = k.build("p:1", &["--progress=fancy"]);
+    assert_eq!(r.code, 2);
+}
