@@ -22,6 +22,7 @@ pub mod compression;
 pub mod content;
 pub mod digest;
 mod error;
+pub mod export;
 pub mod fsops;
 pub mod image;
 pub mod layer;

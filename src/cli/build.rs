@@ -52,6 +52,13 @@ pub struct Args {
     /// names) as JSON to this file, with BuildKit's keys.
     #[arg(long)]
     metadata_file: Option<PathBuf>,
+    /// Where the result goes besides the store: `type=local,dest=DIR` (the
+    /// root filesystem), `type=tar,dest=FILE`, `type=oci,dest=FILE` (OCI
+    /// layout tarball), `type=docker,dest=FILE` (for `docker load`), or
+    /// `type=image` (the store only, the default). A bare `DIR` means
+    /// `type=local`; `dest=-` writes tarballs to stdout.
+    #[arg(short = 'o', long = "output")]
+    output: Option<String>,
     /// How many steps may run at once (default: the number of CPUs).
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
@@ -145,6 +152,10 @@ fn parse_build_args(raw: &[String]) -> Result<BTreeMap<String, String>, Failure>
 }
 
 pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
+    let output = match &args.output {
+        None => Output::Image,
+        Some(o) => Output::parse(o)?,
+    };
     let Some(mut renderer) = Renderer::for_mode(&args.progress) else {
         return Err(Failure::input(format!(
             "invalid --progress {:?}: want auto, plain, tty, rawjson or quiet",
@@ -210,6 +221,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
         }
         renderer.finish();
     });
+    let store_for_output = store.clone();
     let rt = super::runtime()?;
     let cancel = CancellationToken::new();
     let result = rt.block_on(async {
@@ -229,6 +241,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
     let _ = drawing.join();
     match result {
         Ok(r) => {
+            output.write(&store_for_output, &r.image, &tags)?;
             if let Some(path) = &args.iidfile {
                 write_atomic(path, r.image.config.to_string().as_bytes())?;
             }
@@ -251,6 +264,97 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
         }
         Err(Error::Canceled) if cancel.is_cancelled() => Err(Failure::new(130, "build canceled")),
         Err(e) => Err(render_error(&name, &dockerfile, e)),
+    }
+}
+
+/// `--output`.
+enum Output {
+    Image,
+    Local(PathBuf),
+    Tar(PathBuf),
+    Oci(PathBuf),
+    Docker(PathBuf),
+}
+
+impl Output {
+    fn parse(s: &str) -> Result<Output, Failure> {
+        if !s.contains('=') {
+            return Ok(Output::Local(PathBuf::from(s)));
+        }
+        let mut kind = None;
+        let mut dest = None;
+        for field in s.split(',') {
+            match field.split_once('=') {
+                Some(("type", v)) => kind = Some(v.to_string()),
+                Some(("dest", v)) => dest = Some(PathBuf::from(v)),
+                _ => {
+                    return Err(Failure::input(format!(
+                        "--output: unknown field {field:?} (want type= and dest=)"
+                    )));
+                }
+            }
+        }
+        let need = |d: Option<PathBuf>, k: &str| {
+            d.ok_or_else(|| Failure::input(format!("--output type={k} needs dest=")))
+        };
+        match kind.as_deref() {
+            Some("image") | None if dest.is_none() => Ok(Output::Image),
+            Some("local") | None => Ok(Output::Local(need(dest, "local")?)),
+            Some("tar") => Ok(Output::Tar(need(dest, "tar")?)),
+            Some("oci") => Ok(Output::Oci(need(dest, "oci")?)),
+            Some("docker") => Ok(Output::Docker(need(dest, "docker")?)),
+            Some(other) => Err(Failure::input(format!(
+                "--output type={other} is not supported (want image, local, tar, oci or docker)"
+            ))),
+        }
+    }
+
+    fn write(
+        &self,
+        store: &Store,
+        id: &kiln_cache::ImageId,
+        tags: &[ImageName],
+    ) -> Result<(), Failure> {
+        use kiln_cache::export;
+        if matches!(self, Output::Image) {
+            return Ok(());
+        }
+        let image = store.image_by_manifest(&id.manifest)?;
+        let to_file = |dest: &Path,
+                       f: &dyn Fn(&mut dyn std::io::Write) -> kiln_cache::Result<()>|
+         -> Result<(), Failure> {
+            if dest == Path::new("-") {
+                let mut out = std::io::stdout().lock();
+                return f(&mut out).map_err(Failure::from);
+            }
+            let fail =
+                |e: std::io::Error| Failure::infra(format!("writing {}: {e}", dest.display()));
+            let dir = dest
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+            {
+                let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+                f(&mut w).map_err(Failure::from)?;
+                std::io::Write::flush(&mut w).map_err(fail)?;
+            }
+            tmp.persist(dest).map_err(|e| fail(e.error))?;
+            Ok(())
+        };
+        match self {
+            Output::Image => Ok(()),
+            Output::Local(dir) => {
+                export::write_rootfs_dir(store, &image, dir).map_err(Failure::from)
+            }
+            Output::Tar(dest) => to_file(dest, &|w| export::write_rootfs_tar(store, &image, w)),
+            Output::Oci(dest) => {
+                to_file(dest, &|w| export::write_oci_archive(store, &image, tags, w))
+            }
+            Output::Docker(dest) => to_file(dest, &|w| {
+                export::write_docker_archive(store, &image, tags, w)
+            }),
+        }
     }
 }
 

@@ -609,3 +609,84 @@ fn progress_modes() {
     let r = k.build("p:1", &["--progress=fancy"]);
     assert_eq!(r.code, 2);
 }
+
+#[test]
+fn outputs_local_tar_oci_docker() {
+    require_root!();
+    let k = Kiln::new();
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nRUN echo out > /out.txt && ln -s /etc/passwd /link\n",
+    );
+    let d = k.dir.path();
+    let local = d.join("rootfs");
+    k.build(
+        "o:1",
+        &["-o", &format!("type=local,dest={}", local.display())],
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(local.join("out.txt")).unwrap(),
+        "out\n"
+    );
+    // Symlinks are data: the link points at the image's passwd, as written.
+    assert_eq!(
+        std::fs::read_link(local.join("link")).unwrap().to_str(),
+        Some("/etc/passwd")
+    );
+    assert!(local.join("bin/busybox").is_file());
+    let list = |path: &std::path::Path| {
+        let out = std::process::Command::new("tar")
+            .arg("tf")
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let tar = d.join("rootfs.tar");
+    k.build("o:1", &["-o", &format!("type=tar,dest={}", tar.display())])
+        .ok();
+    assert!(list(&tar).lines().any(|l| l == "out.txt"));
+    let oci = d.join("oci.tar");
+    k.build("o:1", &["-o", &format!("type=oci,dest={}", oci.display())])
+        .ok();
+    let entries = list(&oci);
+    assert!(
+        entries.contains("oci-layout")
+            && entries.contains("index.json")
+            && entries.contains("blobs/sha256/")
+    );
+    let docker = d.join("docker.tar");
+    k.build(
+        "o:1",
+        &["-o", &format!("type=docker,dest={}", docker.display())],
+    )
+    .ok();
+    assert!(list(&docker).contains("manifest.json"));
+    // Every blob in the layout is named by its digest.
+    let unpacked = d.join("oci");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    assert!(
+        std::process::Command::new("tar")
+            .arg("xf")
+            .arg(&oci)
+            .arg("-C")
+            .arg(&unpacked)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for e in std::fs::read_dir(unpacked.join("blobs/sha256"))
+        .unwrap()
+        .flatten()
+    {
+        let bytes = std::fs::read(e.path()).unwrap();
+        assert_eq!(
+            kiln_cache::Digest::of(&bytes).hex(),
+            e.file_name().to_string_lossy()
+        );
+    }
+    let r = k.build("o:1", &["-o", "type=registry"]);
+    assert_eq!(r.code, 2);
+}
