@@ -208,3 +208,85 @@ fn check_reports_lint_warnings_and_build_shows_them() {
         c.stdout
     );
 }
+
+/// Interrupts a build whose two steps sleep `t` and `t + 1` seconds (so
+/// that tests running at once do not see each other's steps).
+fn interrupted_build_leaves_nothing_behind(signal: nix::sys::signal::Signal, t: u32) {
+    let k = Kiln::new();
+    let (s1, s2) = (format!("sleep {t}"), format!("sleep {}", t + 1));
+    k.write(
+        "Dockerfile",
+        &format!(
+            "FROM busybox:latest AS a\nRUN {s1} && echo a > /a\nFROM busybox:latest AS b\nRUN {s2} && echo b > /b\nFROM busybox:latest\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n"
+        ),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .arg("--root")
+        .arg(k.root())
+        .args(["build", "--progress=plain", "-t", "int:1"])
+        .arg(k.ctx())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = |pat: &str| {
+        std::process::Command::new("pgrep")
+            .args(["-f", pat])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let start = std::time::Instant::now();
+    while !(running(&s1) && running(&s2)) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "steps never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    if signal == nix::sys::signal::Signal::SIGKILL {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9));
+    } else {
+        assert_eq!(status.code(), Some(130), "{err}");
+        assert!(err.contains("CANCELED"), "{err}");
+    }
+    // No step process outlives kiln, even after kill -9 (the sandboxes
+    // watch kiln and die with it).
+    let gone = std::time::Instant::now();
+    while running(&s1) || running(&s2) {
+        assert!(
+            gone.elapsed() < std::time::Duration::from_secs(5),
+            "a step outlived kiln"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(k.root().to_str().unwrap()), "{mounts}");
+    // The next kiln process sweeps what a killed one left in tmp.
+    k.kiln(&["images"]).ok();
+    let tmp: Vec<_> = std::fs::read_dir(k.root().join("tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(tmp.is_empty(), "left in tmp: {tmp:?}");
+    // And the store still works.
+    k.write("Dockerfile", "FROM busybox:latest\nRUN echo ok > /ok\n");
+    k.build("after:1", &[]).ok();
+}
+
+#[test]
+fn interrupt_leaves_nothing_behind() {
+    require_root!();
+    interrupted_build_leaves_nothing_behind(nix::sys::signal::Signal::SIGINT, 31);
+}
+
+#[test]
+fn kill_9_leaves_nothing_behind() {
+    require_root!();
+    interrupted_build_leaves_nothing_behind(nix::sys::signal::Signal::SIGKILL, 41);
+}
