@@ -7,15 +7,26 @@
 //! mtimes or owners (a context copy is owned by root unless `--chown`).
 //! Paths are resolved inside the context root: a symlink in the context
 //! never leads the build to a host file.
+//!
+//! Hashing is what a build spends its time on over a big context, so the
+//! store remembers, per context root, each file's stat and content digest
+//! (BuildKit keeps the same kind of record). A file whose stat (device,
+//! inode, size, mtime, ctime, mode) is unchanged is not read again. ctime
+//! catches edits that put the mtime back. A record taken less than a
+//! second after the file's last mtime or ctime is "racy", as git calls it:
+//! a write in the same clock tick would leave the stat as it was, so such
+//! a file is hashed again until a record is taken late enough to trust.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use kiln_cache::fsops;
+use kiln_cache::meta::{FileDigestRow, FileStat, Meta};
 use kiln_cache::{Digest, Hasher};
 use rayon::prelude::*;
 
@@ -50,6 +61,33 @@ struct Entry {
     size: u64,
     content: Option<Digest>,
     link: Option<String>,
+    /// For regular files: the stat the digest cache compares.
+    stat: Option<FileStat>,
+}
+
+/// Nanoseconds since the epoch, saturating (far dates cannot overflow).
+fn ns(secs: i64, nsecs: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsecs)
+}
+
+fn file_stat(md: &fs::Metadata) -> FileStat {
+    FileStat {
+        dev: md.dev(),
+        ino: md.ino(),
+        size: md.len(),
+        mtime_ns: ns(md.mtime(), md.mtime_nsec()),
+        ctime_ns: ns(md.ctime(), md.ctime_nsec()),
+        mode: md.mode(),
+    }
+}
+
+/// Whether a record is too close to the file's last change to be trusted:
+/// a write in the same timestamp tick after the stat was taken would not
+/// show in the stat (git's "racily clean" entries). One second covers
+/// coarse file system clocks.
+fn racy(row: &FileDigestRow) -> bool {
+    let changed = row.stat.mtime_ns.max(row.stat.ctime_ns);
+    changed.saturating_add(1_000_000_000) > row.recorded_ns
 }
 
 fn kind_of(ft: &fs::FileType) -> u8 {
@@ -70,18 +108,21 @@ fn kind_of(ft: &fs::FileType) -> u8 {
     }
 }
 
-fn hash_file(path: &Path) -> Result<Digest> {
+/// The digest of a file's content and the bytes read.
+fn hash_file(path: &Path) -> Result<(Digest, u64)> {
     let mut f = fs::File::open(path).map_err(|e| io_err(path, e))?;
     let mut h = Hasher::new();
     let mut buf = vec![0u8; 256 * 1024];
+    let mut read = 0u64;
     loop {
         let n = f.read(&mut buf).map_err(|e| io_err(path, e))?;
         if n == 0 {
             break;
         }
+        read += n as u64;
         h.update(&buf[..n]);
     }
-    Ok(h.finish())
+    Ok((h.finish(), read))
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -122,6 +163,7 @@ fn walk_source(root: &Path, real: &str, ignore: Option<&Patterns>) -> Result<Vec
             mode: md.mode() & 0o7777,
             size: if ft.is_file() { md.len() } else { 0 },
             content: None,
+            stat: ft.is_file().then(|| file_stat(md)),
             link: if ft.is_symlink() {
                 let p = root.join(path);
                 Some(
@@ -184,8 +226,11 @@ pub struct ContextIndex {
     /// With a `.dockerignore`: the real paths (relative to the root) a
     /// copy may take, their parent directories included.
     pub included: Option<Arc<HashSet<String>>>,
-    /// Bytes of file content read, for progress.
+    /// Bytes of file content read (files recognised by their stat are
+    /// not read), for progress.
     pub bytes: u64,
+    /// How many files were read and hashed.
+    pub files_hashed: u64,
 }
 
 impl ContextIndex {
@@ -195,13 +240,166 @@ impl ContextIndex {
     }
 }
 
-/// Hashes every source pattern the build reads.
+/// Hashes every source pattern the build reads, reading every file.
 pub fn index(root: &Path, patterns: &[String], ignore: Option<&Patterns>) -> Result<ContextIndex> {
+    index_with(root, patterns, ignore, None)
+}
+
+/// Hashes every source pattern the build reads, like [`index`], but files
+/// whose stat matches what `meta` recorded for this context root in an
+/// earlier build are not read again; what had to be read is recorded for
+/// the next build.
+pub fn index_cached(
+    root: &Path,
+    patterns: &[String],
+    ignore: Option<&Patterns>,
+    meta: &Meta,
+) -> Result<ContextIndex> {
+    index_with(root, patterns, ignore, Some(meta))
+}
+
+/// File digests known before and learnt during one indexing.
+struct Digests<'a> {
+    meta: Option<(&'a Meta, String)>,
+    /// Taken before any stat: records are stamped with it, so they are
+    /// never later than the stat they hold.
+    started_ns: i64,
+    known: HashMap<String, FileDigestRow>,
+    /// Files hashed in this indexing, to record.
+    fresh: HashMap<String, FileDigestRow>,
+    /// Regular files seen, whatever the source of their digest.
+    seen: HashSet<String>,
+}
+
+impl<'a> Digests<'a> {
+    fn load(root: &Path, meta: Option<&'a Meta>) -> Result<Digests<'a>> {
+        let started_ns = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        // One record per real directory, however the build named it. A
+        // root that is not valid UTF-8 goes without records rather than
+        // risk sharing them with another.
+        let meta = meta.and_then(|m| {
+            let real = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+            real.to_str().map(|k| (m, k.to_string()))
+        });
+        let known = match &meta {
+            Some((m, key)) => m
+                .file_digests(key)?
+                .into_iter()
+                .map(|r| (r.path.clone(), r))
+                .collect(),
+            None => HashMap::new(),
+        };
+        Ok(Digests {
+            meta,
+            started_ns,
+            known,
+            fresh: HashMap::new(),
+            seen: HashSet::new(),
+        })
+    }
+
+    /// The digest of a file without reading it, if its stat says it is
+    /// unchanged since it was hashed.
+    fn lookup(&self, path: &str, stat: &FileStat) -> Option<Digest> {
+        // Hashed earlier in this build (a file two sources share).
+        if let Some(r) = self.fresh.get(path).filter(|r| r.stat == *stat) {
+            return Some(r.digest);
+        }
+        self.known
+            .get(path)
+            .filter(|r| r.stat == *stat && !racy(r))
+            .map(|r| r.digest)
+    }
+
+    /// Fills in the content digest of every regular file in `entries`,
+    /// hashing (in parallel) only those not recognised by their stat.
+    fn fill(&mut self, root: &Path, entries: &mut [Entry], idx: &mut ContextIndex) -> Result<()> {
+        let mut todo = Vec::new();
+        for (i, e) in entries.iter_mut().enumerate() {
+            let Some(stat) = e.stat.filter(|_| e.kind == b'f') else {
+                continue;
+            };
+            self.seen.insert(e.path.clone());
+            match self.lookup(&e.path, &stat) {
+                Some(d) => e.content = Some(d),
+                None => todo.push(i),
+            }
+        }
+        let hashed = todo
+            .par_iter()
+            .map(|&i| hash_file(&root.join(&entries[i].path)).map(|h| (i, h)))
+            .collect::<Result<Vec<_>>>()?;
+        for (i, (digest, read)) in hashed {
+            let e = &mut entries[i];
+            e.content = Some(digest);
+            idx.bytes += read;
+            idx.files_hashed += 1;
+            if let Some(stat) = e.stat {
+                self.fresh.insert(
+                    e.path.clone(),
+                    FileDigestRow {
+                        path: e.path.clone(),
+                        stat,
+                        digest,
+                        recorded_ns: self.started_ns,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Records what was hashed, and forgets recorded files that are gone.
+    /// Writes nothing when nothing changed, so a no-op build costs the
+    /// store no write.
+    fn save(self, root: &Path) -> Result<()> {
+        let Some((meta, key)) = &self.meta else {
+            return Ok(());
+        };
+        let rows: Vec<FileDigestRow> = self
+            .fresh
+            .into_values()
+            .filter(|r| {
+                // A record no better than the one there (same file, still
+                // racy) is not worth a write.
+                !self
+                    .known
+                    .get(&r.path)
+                    .is_some_and(|k| k.stat == r.stat && k.digest == r.digest && racy(r))
+            })
+            .collect();
+        // Only files this build did not look at can be gone; a file it
+        // did not need but that is still there keeps its record.
+        let removed: Vec<String> = self
+            .known
+            .keys()
+            .filter(|p| !self.seen.contains(*p))
+            .filter(|p| fs::symlink_metadata(root.join(p)).map_or(true, |m| !m.is_file()))
+            .cloned()
+            .collect();
+        if rows.is_empty() && removed.is_empty() {
+            return Ok(());
+        }
+        meta.put_file_digests(key, &rows, &removed, |other| !Path::new(other).is_dir())?;
+        Ok(())
+    }
+}
+
+fn index_with(
+    root: &Path,
+    patterns: &[String],
+    ignore: Option<&Patterns>,
+    meta: Option<&Meta>,
+) -> Result<ContextIndex> {
     let ignore = ignore.filter(|p| !p.is_empty());
     let mut idx = ContextIndex {
         root: root.to_path_buf(),
         ..ContextIndex::default()
     };
+    let mut digests = Digests::load(root, meta)?;
     let mut included: HashSet<String> = HashSet::new();
     for pattern in patterns {
         if idx.sources.contains_key(pattern) {
@@ -229,18 +427,9 @@ pub fn index(root: &Path, patterns: &[String], ignore: Option<&Patterns>) -> Res
                 missing = literal;
                 continue;
             }
-            // Contents in parallel: this is where a build spends its time
-            // on a big context.
-            entries
-                .par_iter_mut()
-                .filter(|e| e.kind == b'f')
-                .try_for_each(|e| -> Result<()> {
-                    e.content = Some(hash_file(&root.join(&e.path))?);
-                    Ok(())
-                })?;
+            digests.fill(root, &mut entries, &mut idx)?;
             h.field(m.as_bytes());
             for e in &entries {
-                idx.bytes += e.size;
                 h.field(e.rel.as_bytes());
                 h.update(&[e.kind]);
                 h.update(&e.mode.to_le_bytes());
@@ -269,12 +458,183 @@ pub fn index(root: &Path, patterns: &[String], ignore: Option<&Patterns>) -> Res
     if ignore.is_some() {
         idx.included = Some(Arc::new(included));
     }
+    digests.save(root)?;
     Ok(idx)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    fn open_meta(dir: &Path) -> Meta {
+        Meta::open(&dir.join("meta.db")).unwrap()
+    }
+
+    /// Lets ctimes set while making a fixture age past the racy window,
+    /// so that the next record is trusted.
+    fn settle() {
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+
+    fn old_mtime(p: &Path) {
+        filetime::set_file_mtime(p, filetime::FileTime::from_unix_time(946_684_800, 0)).unwrap();
+    }
+
+    fn cached(root: &Path, meta: &Meta) -> ContextIndex {
+        index_cached(root, &[".".to_string()], None, meta).unwrap()
+    }
+
+    #[test]
+    fn unchanged_files_are_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let meta = open_meta(store.path());
+        let root = dir.path();
+        for i in 0..100 {
+            let p = root.join(format!("d{}/f{i}", i % 7));
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, format!("file {i}")).unwrap();
+        }
+        settle();
+        let first = cached(root, &meta);
+        assert_eq!(first.files_hashed, 100);
+        assert_eq!(first.sources["."], digest(root, ".", None));
+        let again = cached(root, &meta);
+        assert_eq!((again.files_hashed, again.bytes), (0, 0));
+        assert_eq!(again.sources, first.sources);
+        // A touch moves the stat: that file (and only it) is read again,
+        // and the key stays.
+        let touched = root.join("d3/f3");
+        filetime::set_file_mtime(&touched, filetime::FileTime::from_unix_time(12_345, 0)).unwrap();
+        let after_touch = cached(root, &meta);
+        assert_eq!(after_touch.files_hashed, 1);
+        assert_eq!(after_touch.sources, first.sources);
+        // The record made just now is racy (ctime within a second): read
+        // again until it is not.
+        assert_eq!(cached(root, &meta).files_hashed, 1);
+        settle();
+        assert_eq!(cached(root, &meta).files_hashed, 1);
+        assert_eq!(cached(root, &meta).files_hashed, 0);
+    }
+
+    #[test]
+    fn an_edit_that_keeps_size_and_mtime_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let meta = open_meta(store.path());
+        let root = dir.path();
+        let p = root.join("a.txt");
+        fs::write(&p, "hello").unwrap();
+        old_mtime(&p);
+        settle();
+        let before = cached(root, &meta);
+        assert_eq!(cached(root, &meta).files_hashed, 0);
+        // Same size, mtime put back: only the ctime tells.
+        fs::write(&p, "hellO").unwrap();
+        old_mtime(&p);
+        let after = cached(root, &meta);
+        assert_eq!(after.files_hashed, 1);
+        assert_ne!(after.sources["."], before.sources["."]);
+        assert_eq!(after.sources["."], digest(root, ".", None));
+    }
+
+    #[test]
+    fn a_racy_record_is_not_trusted() {
+        // An edit in the same clock tick as the recorded stat leaves every
+        // stat field as it was: forge that by recording the new stat with
+        // the old content's digest.
+        let dir = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let meta = open_meta(store.path());
+        let root = dir.path();
+        let p = root.join("a.txt");
+        fs::write(&p, "one").unwrap();
+        let stale = Digest::of(b"not the content");
+        let stat = file_stat(&fs::symlink_metadata(&p).unwrap());
+        let key = fs::canonicalize(root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let changed = stat.mtime_ns.max(stat.ctime_ns);
+        let forge = |recorded_ns| {
+            let row = FileDigestRow {
+                path: "a.txt".into(),
+                stat,
+                digest: stale,
+                recorded_ns,
+            };
+            meta.put_file_digests(&key, &[row], &[], |_| false).unwrap();
+        };
+        forge(changed + 500_000_000);
+        let idx = cached(root, &meta);
+        assert_eq!(idx.files_hashed, 1, "a racy record was trusted");
+        assert_eq!(idx.sources["."], digest(root, ".", None));
+        // The same record taken late enough is trusted: the rule above is
+        // what caught it.
+        forge(changed + 1_500_000_000);
+        assert_eq!(cached(root, &meta).files_hashed, 0);
+    }
+
+    #[test]
+    fn records_of_deleted_files_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let meta = open_meta(store.path());
+        let root = dir.path();
+        fs::write(root.join("a"), "a").unwrap();
+        fs::write(root.join("b"), "b").unwrap();
+        cached(root, &meta);
+        let key = fs::canonicalize(root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(meta.file_digests(&key).unwrap().len(), 2);
+        // A build that reads only `a` keeps `b`'s record while `b` exists.
+        index_cached(root, &["a".to_string()], None, &meta).unwrap();
+        assert_eq!(meta.file_digests(&key).unwrap().len(), 2);
+        fs::remove_file(root.join("b")).unwrap();
+        index_cached(root, &["a".to_string()], None, &meta).unwrap();
+        let left: Vec<String> = meta
+            .file_digests(&key)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(left, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn no_op_over_10000_files_reads_no_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let meta = open_meta(store.path());
+        let root = dir.path();
+        for d in 0..100 {
+            fs::create_dir(root.join(format!("g{d:03}"))).unwrap();
+            for f in 0..100 {
+                fs::write(root.join(format!("g{d:03}/f{f:03}")), format!("{d} {f}")).unwrap();
+            }
+        }
+        settle();
+        let patterns = ["g000".to_string(), ".".to_string()];
+        let first = index_cached(root, &patterns, None, &meta).unwrap();
+        // g000's files are read once although two sources hold them.
+        assert_eq!(first.files_hashed, 10_000);
+        let t = std::time::Instant::now();
+        let again = index_cached(root, &patterns, None, &meta).unwrap();
+        let took = t.elapsed();
+        assert_eq!((again.files_hashed, again.bytes), (0, 0), "{took:?}");
+        assert_eq!(again.sources, first.sources);
+        assert_eq!(
+            again.sources,
+            index(root, &patterns, None).unwrap().sources,
+            "the cache changes no key"
+        );
+    }
 
     fn digest(root: &Path, pattern: &str, ignore: Option<&Patterns>) -> Option<Digest> {
         index(root, &[pattern.to_string()], ignore).unwrap().sources[pattern]

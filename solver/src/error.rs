@@ -92,6 +92,29 @@ pub enum Error {
         /// What the OS said.
         source: nix::Error,
     },
+    /// Downloading an ADD URL failed: unreachable host, an error status or
+    /// a broken transfer. `url` has no userinfo.
+    #[error("{url}: {message}")]
+    Network {
+        /// The URL, credentials removed.
+        url: String,
+        /// What went wrong.
+        message: String,
+        /// The step's lines.
+        lines: Option<(usize, usize)>,
+    },
+    /// A download's content is not what `ADD --checksum` pinned.
+    #[error("digest mismatch for {url}: {actual} (expected: {expected})")]
+    ChecksumMismatch {
+        /// The URL, credentials removed.
+        url: String,
+        /// The `--checksum` value.
+        expected: kiln_cache::Digest,
+        /// The digest of what the server sent.
+        actual: kiln_cache::Digest,
+        /// The step's lines.
+        lines: Option<(usize, usize)>,
+    },
     /// Stopped because another step failed or the user interrupted.
     #[error("canceled")]
     Canceled,
@@ -101,14 +124,20 @@ impl Error {
     /// The exit-code class.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::StepFailed { .. } | Error::Exec { .. } => ErrorClass::Step,
+            // A pinned checksum that no longer matches is the step's
+            // failure: retrying will not fix it.
+            Error::StepFailed { .. } | Error::Exec { .. } | Error::ChecksumMismatch { .. } => {
+                ErrorClass::Step
+            }
             Error::Parse(_) | Error::Dockerfile { .. } | Error::Usage(_) | Error::Source { .. } => {
                 ErrorClass::Input
             }
             Error::Cache(e) if !e.is_infrastructure() => ErrorClass::Input,
-            Error::Cache(_) | Error::Sandbox(_) | Error::Io { .. } | Error::Mount { .. } => {
-                ErrorClass::Infrastructure
-            }
+            Error::Cache(_)
+            | Error::Sandbox(_)
+            | Error::Io { .. }
+            | Error::Mount { .. }
+            | Error::Network { .. } => ErrorClass::Infrastructure,
             Error::Canceled => ErrorClass::Step,
         }
     }
@@ -120,7 +149,9 @@ impl Error {
             Error::Dockerfile { lines, .. } => Some(*lines),
             Error::Source { lines, .. }
             | Error::StepFailed { lines, .. }
-            | Error::Exec { lines, .. } => *lines,
+            | Error::Exec { lines, .. }
+            | Error::Network { lines, .. }
+            | Error::ChecksumMismatch { lines, .. } => *lines,
             _ => None,
         }
     }

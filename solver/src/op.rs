@@ -79,6 +79,11 @@ pub struct ExecOp {
     pub args: Vec<String>,
     /// Environment, `K=V`.
     pub env: Vec<String>,
+    /// Proxy build args (`HTTP_PROXY`…) nobody declared: given to the
+    /// process but kept out of the digest and the cache key, so a new
+    /// proxy does not rebuild anything (semantics.md ARG-6).
+    #[serde(skip)]
+    pub proxy_env: Vec<String>,
     /// Working directory.
     pub cwd: String,
     /// USER, unresolved (resolved in the rootfs at run time).
@@ -122,6 +127,48 @@ pub struct CopyOp {
     /// ADD: extract sources that are tar archives (plain or compressed)
     /// into the destination instead of copying them.
     pub unpack: bool,
+    /// ADD: remote files, copied after the local sources. Left out of the
+    /// serialised form when empty, so keys of other copies do not change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<UrlSource>,
+}
+
+/// A remote file an ADD downloads (semantics.md ADD-3, ADD-4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UrlSource {
+    /// The URL as written (after expansion). It may carry userinfo: show
+    /// it only through [`redact_userinfo`].
+    pub url: String,
+    /// The name the file gets when the destination is a directory: the
+    /// last segment of the URL path, `__unnamed__` if there is none.
+    pub name: String,
+    /// `--checksum`: the content is known before downloading.
+    pub checksum: Option<Digest>,
+    /// `--unpack=true`: extract it when it is an archive (remote files are
+    /// never extracted by default).
+    pub unpack: bool,
+}
+
+/// Removes the userinfo (`user:password@`) of every URL in `text`, so that
+/// credentials never reach step names, history, logs or errors.
+pub fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => out.push_str(&authority[at + 1..]),
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A WORKDIR directory.
@@ -252,6 +299,7 @@ mod tests {
             files: vec![],
             args: vec!["/bin/sh".into(), "-c".into(), cmd.into()],
             env: vec![],
+            proxy_env: vec![],
             cwd: "/".into(),
             user: String::new(),
             network: NetworkMode::None,
@@ -285,6 +333,24 @@ mod tests {
         assert_ne!(c, a);
         assert_eq!(dag.len(), 3);
         assert_eq!(dag.ancestors_in_order(c), vec![base, a, c]);
+    }
+
+    #[test]
+    fn userinfo_is_removed_from_urls() {
+        assert_eq!(
+            redact_userinfo("ADD https://u:p@h.example/a@b /d/"),
+            "ADD https://h.example/a@b /d/"
+        );
+        assert_eq!(
+            redact_userinfo("http://tok@h:8080?x https://h2/ ftp://a:b@c"),
+            "http://h:8080?x https://h2/ ftp://c"
+        );
+        assert_eq!(
+            redact_userinfo("[\"http://a:b:c@h\", \"/d\"]"),
+            "[\"http://h\", \"/d\"]"
+        );
+        assert_eq!(redact_userinfo("no url here"), "no url here");
+        assert_eq!(redact_userinfo("trailing ://"), "trailing ://");
     }
 
     #[test]

@@ -198,6 +198,7 @@ mod tests {
         (
             Op::Exec(ExecOp {
                 files: vec![],
+                proxy_env: vec![],
                 args: vec![name.into()],
                 env: vec![],
                 cwd: "/".into(),

@@ -4,7 +4,9 @@ use kiln_parser::instruction::{Copy, Instruction, Spanned};
 
 use super::{Lowering, StageState, at, lines};
 use crate::error::Result;
-use crate::op::{CopyOp, ImageSource, MkdirOp, Op, Owner, VertexId, VertexMeta};
+use crate::op::{
+    CopyOp, ImageSource, MkdirOp, Op, Owner, UrlSource, VertexId, VertexMeta, redact_userinfo,
+};
 
 /// Lexically cleans an absolute path (`/a/./b/../c` is `/a/c`), never
 /// climbing above `/`.
@@ -36,6 +38,41 @@ pub(crate) fn resolve_dest(workdir: &str, dest: &str) -> String {
     } else {
         joined
     }
+}
+
+/// The name a remote file is saved under when the destination is a
+/// directory: the last segment of the decoded URL path, `__unnamed__` when
+/// the path has none (BuildKit's `path.Base` rule in `convert_copy.go`).
+pub(crate) fn url_file_name(url: &reqwest::Url) -> String {
+    let decoded = percent_decode(url.path());
+    let trimmed = decoded.trim_end_matches('/');
+    let base = trimmed.rsplit('/').next().unwrap_or("");
+    // `..` (reachable through an encoded `/`) would name the parent.
+    match base {
+        "" | "." | ".." => "__unnamed__".to_string(),
+        b => b.to_string(),
+    }
+}
+
+/// Decodes `%XX` escapes; malformed ones stay as they are.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub(super) fn lower_copy(
@@ -82,44 +119,88 @@ pub(super) fn lower_copy(
         None => None,
         Some(o) => Some(l.expand(o, &env, ins)?),
     };
-    let mut sources = Vec::new();
+    let mut raw_sources = Vec::new();
     for s in &c.sources {
-        let v = l.expand(s, &env, ins)?;
-        let git = v.starts_with("git@")
+        raw_sources.push((s.span, l.expand(s, &env, ins)?));
+    }
+    let is_git = |v: &str| {
+        v.starts_with("git@")
             || v.starts_with("git://")
-            || (v.contains("://") && v.split('#').next().is_some_and(|u| u.ends_with(".git")));
-        let url = v.starts_with("http://") || v.starts_with("https://");
+            || (v.contains("://") && v.split('#').next().is_some_and(|u| u.ends_with(".git")))
+    };
+    let is_url = |v: &str| !is_git(v) && (v.starts_with("http://") || v.starts_with("https://"));
+    // Checked before the sources themselves, as BuildKit does
+    // (`dispatchCopy`); COPY's flag never gets here (the parser refuses it).
+    let checksum = match &c.checksum {
+        None => None,
+        Some(sum) => {
+            if raw_sources.len() != 1 {
+                return Err(at(
+                    sum.span,
+                    lines(ins),
+                    "checksum can't be specified for multiple sources",
+                ));
+            }
+            let only = &raw_sources[0].1;
+            if !is_url(only) && !is_git(only) {
+                return Err(at(
+                    sum.span,
+                    lines(ins),
+                    "checksum requires HTTP(S) or Git sources",
+                ));
+            }
+            let v = l.expand(sum, &env, ins)?;
+            Some(v.parse::<kiln_cache::Digest>().map_err(|_| {
+                at(
+                    sum.span,
+                    lines(ins),
+                    format!("invalid checksum {v:?}: want sha256:<64 lowercase hex digits>"),
+                )
+            })?)
+        }
+    };
+    let mut sources = Vec::new();
+    let mut urls = Vec::new();
+    let mut shown_sources = Vec::new();
+    for (span, v) in raw_sources {
+        let git = is_git(&v);
+        let url = is_url(&v);
         match (add, git, url) {
             (false, true, _) => {
-                return Err(at(s.span, lines(ins), "source can't be a git ref for COPY"));
+                return Err(at(span, lines(ins), "source can't be a git ref for COPY"));
             }
             (false, _, true) => {
-                return Err(at(s.span, lines(ins), "source can't be a URL for COPY"));
+                return Err(at(span, lines(ins), "source can't be a URL for COPY"));
             }
             (true, true, _) => {
                 return Err(at(
-                    s.span,
+                    span,
                     lines(ins),
                     "ADD from a git repository is not supported yet",
                 ));
             }
             (true, _, true) => {
-                return Err(at(
-                    s.span,
-                    lines(ins),
-                    "ADD from a URL is not supported yet",
-                ));
+                let parsed = reqwest::Url::parse(&v).map_err(|e| {
+                    at(
+                        span,
+                        lines(ins),
+                        format!("invalid URL {:?}: {e}", redact_userinfo(&v)),
+                    )
+                })?;
+                shown_sources.push(redact_userinfo(&v));
+                urls.push(UrlSource {
+                    name: url_file_name(&parsed),
+                    url: v,
+                    checksum,
+                    // Remote archives stay packed unless asked (ADD-3).
+                    unpack: c.unpack.unwrap_or(false),
+                });
+                continue;
             }
             _ => {}
         }
+        shown_sources.push(v.clone());
         sources.push(v);
-    }
-    if let Some(sum) = &c.checksum {
-        return Err(at(
-            sum.span,
-            lines(ins),
-            "checksum requires HTTP(S) or Git sources",
-        ));
     }
     let mut inline = Vec::new();
     for content in &c.contents {
@@ -158,7 +239,7 @@ pub(super) fn lower_copy(
         None => owner_default,
     };
     let text = after_keyword(&ins.location.original);
-    let name = st.step_name(&format!("{keyword} {text}"));
+    let name = st.step_name(&redact_userinfo(&format!("{keyword} {text}")));
     // BuildKit's history line: expanded values, and of the flags only
     // --parents, --chown and --chmod (`dispatchCopy`).
     let mut history = keyword.to_string();
@@ -171,7 +252,7 @@ pub(super) fn lower_copy(
     if let Some(m) = &mode {
         history.push_str(&format!(" --chmod={m}"));
     }
-    for s in &sources {
+    for s in &shown_sources {
         history.push(' ');
         history.push_str(s);
     }
@@ -190,6 +271,7 @@ pub(super) fn lower_copy(
         parents: c.parents,
         // ADD extracts local archives unless `--unpack=false`.
         unpack: c.unpack.unwrap_or(add),
+        urls,
     });
     // `--link` copies onto an empty tree, so the copy's cache and layer do
     // not depend on the stage; the layer is then put on the stage. With

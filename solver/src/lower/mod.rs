@@ -679,3 +679,6 @@ fn stage_label(stage: &Stage, i: usize) -> String {
         .clone()
         .unwrap_or_else(|| format!("stage-{i}"))
 }
+
+#[cfg(test)]
+mod tests;

@@ -91,8 +91,7 @@ pub(super) fn lower_run(
     if args.is_empty() {
         return Err(at(ins.location.keyword, lines(ins), "RUN needs a command"));
     }
-    let mut env = st.run_env.to_env_list();
-    env.extend(l.proxy_env(st));
+    let env = st.run_env.to_env_list();
     let cwd = match st.config.config.working_dir.as_str() {
         "" => "/".to_string(),
         w => w.to_string(),
@@ -112,6 +111,7 @@ pub(super) fn lower_run(
         files: pipes,
         args: args.clone(),
         env,
+        proxy_env: l.proxy_env(st),
         cwd,
         user: st.config.config.user.clone(),
         network: NetworkMode::None,

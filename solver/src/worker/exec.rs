@@ -71,7 +71,7 @@ impl RealWorker {
             mount_point: active.mount_point(),
             process: Process {
                 args: e.args.clone(),
-                env: e.env.clone(),
+                env: e.env.iter().chain(&e.proxy_env).cloned().collect(),
                 cwd: e.cwd.clone(),
                 user: e.user.clone(),
                 stdio: StdioSpec {

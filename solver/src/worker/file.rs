@@ -1,6 +1,7 @@
 //! COPY and WORKDIR: file operations on the merged view of a writable
 //! snapshot, through the cache crate's in-root file operations.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use kiln_cache::compression;
@@ -8,11 +9,12 @@ use kiln_cache::fsops::{self, CopyOptions, FileOwner};
 use kiln_cache::{Digest, Hasher, Mountable, Snapshot, View};
 
 use super::RealWorker;
+use super::http::{Fetcher, Remote, system_time};
 use super::mount::{MountGuard, overlay};
 use crate::context::{ContextIndex, clean_rel};
 use crate::dockerignore::Patterns;
 use crate::error::{Error, Result};
-use crate::op::{CopyOp, MkdirOp, Owner, Vertex};
+use crate::op::{CopyOp, MkdirOp, Owner, UrlSource, Vertex};
 
 /// Where a COPY reads from.
 pub(crate) enum Source {
@@ -256,6 +258,7 @@ impl RealWorker {
         parent: Option<&Snapshot>,
         source: Source,
         v: &Vertex,
+        remote: Option<(&Fetcher<'_>, &[Remote])>,
     ) -> Result<Snapshot> {
         let active = self.store.prepare(parent)?;
         let tmp = self.store.temp_dir()?;
@@ -335,6 +338,12 @@ impl RealWorker {
                 }
                 .map_err(kiln_cache::Error::from)?;
             }
+            if let Some((fetcher, remotes)) = remote {
+                for (u, r) in c.urls.iter().zip(remotes) {
+                    let r = fetcher.ensure(u, *r)?;
+                    self.place_remote(u, &r, &dest.root, c, &opts)?;
+                }
+            }
             for (name, data) in &c.inline {
                 let target = if c.dest.ends_with('/') {
                     format!("{}{name}", c.dest)
@@ -358,6 +367,42 @@ impl RealWorker {
             }
         }
         Ok(self.store.commit(active)?)
+    }
+
+    /// ADD of a remote file (semantics.md ADD-3): the stored download is
+    /// laid out as BuildKit's HTTP source makes it (the URL's file name,
+    /// mode 0600, mtime from `Last-Modified`) in a scratch directory, then
+    /// copied (or, with `--unpack=true`, extracted) like a local source.
+    fn place_remote(
+        &self,
+        u: &UrlSource,
+        r: &Remote,
+        dest_root: &std::path::Path,
+        c: &CopyOp,
+        opts: &CopyOptions,
+    ) -> Result<()> {
+        let dir = self.store.temp_dir()?;
+        let file = dir.path().join(&u.name);
+        let io = |e: std::io::Error| crate::error::io_err(&file, e);
+        std::fs::copy(self.store.content().path(&r.digest), &file).map_err(io)?;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        let when = system_time(r.mtime);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_times(std::fs::FileTimes::new().set_accessed(when).set_modified(when)))
+            .map_err(io)?;
+        let item = PlannedCopy {
+            source: u.name.clone(),
+            real: u.name.clone(),
+            dest: c.dest.clone(),
+        };
+        if u.unpack && self.extract_archive(dir.path(), &item, dest_root, c, opts)? {
+            return Ok(());
+        }
+        fsops::copy(dir.path(), &[item.source], dest_root, &c.dest, opts)
+            .map_err(kiln_cache::Error::from)?;
+        Ok(())
     }
 
     /// ADD of a local archive (semantics.md ADD-1, ADD-2): a regular file

@@ -7,10 +7,11 @@
 
 mod exec;
 mod file;
+mod http;
 mod mount;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use kiln_cache::{Digest, Hasher, Snapshot, Store};
@@ -51,6 +52,8 @@ pub struct RealWorker {
     pub(crate) context_paths: Vec<String>,
     pub(crate) ignore: Option<Arc<Patterns>>,
     pub(crate) progress: Progress,
+    /// Made on the first ADD of a URL.
+    http: OnceLock<reqwest::Client>,
 }
 
 impl RealWorker {
@@ -70,6 +73,37 @@ impl RealWorker {
             context_paths,
             ignore,
             progress,
+            http: OnceLock::new(),
+        }
+    }
+
+    /// The HTTP client, made once per build.
+    fn http_client(&self, url: &str) -> Result<&reqwest::Client> {
+        if let Some(c) = self.http.get() {
+            return Ok(c);
+        }
+        let c = http::client().map_err(|e| Error::Network {
+            url: crate::op::redact_userinfo(url),
+            message: format!("cannot make an HTTP client: {e}"),
+            lines: None,
+        })?;
+        Ok(self.http.get_or_init(|| c))
+    }
+
+    /// Downloads for the step `id`, reporting progress on it.
+    fn fetcher<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        v: &Vertex,
+        cancel: &'a CancellationToken,
+        status: &'a dyn Fn(String),
+    ) -> http::Fetcher<'a> {
+        http::Fetcher {
+            store: &self.store,
+            client,
+            cancel,
+            lines: v.meta.lines,
+            status,
         }
     }
 
@@ -236,15 +270,56 @@ impl Worker for RealWorker {
                         .copied()
                         .unwrap_or_else(|| op_key("none", &(), &[])),
                 };
-                let key = op_key("copy", c, &[&input_ids[0], &source_key]);
-                self.cached_or(id, v, key, cancel, |w, _| {
-                    let source = match inputs.get(1).map(|r| &r.output) {
-                        Some(Output::Context(idx)) => file::Source::Context(idx.clone()),
-                        Some(Output::Fs(s)) => file::Source::Snapshot(s.clone()),
-                        None => file::Source::Snapshot(None),
-                    };
-                    w.run_copy(c, Self::fs_input(inputs, 0).as_ref(), source, v)
-                })
+                let source = || match inputs.get(1).map(|r| &r.output) {
+                    Some(Output::Context(idx)) => file::Source::Context(idx.clone()),
+                    Some(Output::Fs(s)) => file::Source::Snapshot(s.clone()),
+                    None => file::Source::Snapshot(None),
+                };
+                if c.urls.is_empty() {
+                    let key = op_key("copy", c, &[&input_ids[0], &source_key]);
+                    return self.cached_or(id, v, key, cancel, |w, _| {
+                        w.run_copy(c, Self::fs_input(inputs, 0).as_ref(), source(), v, None)
+                    });
+                }
+                // Remote files count by content, not by URL (BuildKit's
+                // HTTP source key): the same bytes from a mirror hit, and
+                // credentials in a URL never reach a key.
+                let mut keyed = c.clone();
+                for u in &mut keyed.urls {
+                    u.url.clear();
+                }
+                let status = |text: String| {
+                    self.progress.send(Event::Status {
+                        vertex: id.index(),
+                        text,
+                    })
+                };
+                let client = self.http_client(&c.urls[0].url)?;
+                let fetcher = self.fetcher(client, v, cancel, &status);
+                self.cached_or_keyed(
+                    id,
+                    v,
+                    cancel,
+                    |_| {
+                        let remotes = c
+                            .urls
+                            .iter()
+                            .map(|u| fetcher.resolve(u))
+                            .collect::<Result<Vec<_>>>()?;
+                        let remote = http::remote_key(&c.urls, &remotes);
+                        let key = op_key("copy", &keyed, &[&input_ids[0], &source_key, &remote]);
+                        Ok((key, remotes))
+                    },
+                    |w, _, remotes| {
+                        w.run_copy(
+                            c,
+                            Self::fs_input(inputs, 0).as_ref(),
+                            source(),
+                            v,
+                            Some((&fetcher, &remotes)),
+                        )
+                    },
+                )
             }
             Op::Link => {
                 let key = op_key("link", &(), &input_keys);
@@ -277,7 +352,32 @@ impl RealWorker {
         cancel: &CancellationToken,
         f: impl FnOnce(&Self, Option<Instant>) -> Result<Snapshot>,
     ) -> Result<Resolved<Output>> {
+        self.cached_or_keyed(id, v, cancel, |_| Ok((key, ())), |w, t, ()| f(w, t))
+    }
+
+    /// [`Self::cached_or`] for keys that take work to compute (downloads):
+    /// `key` runs once the step has started, so its progress and errors
+    /// show on the step, and hands `f` what it learnt.
+    fn cached_or_keyed<K>(
+        &self,
+        id: VertexId,
+        v: &Vertex,
+        cancel: &CancellationToken,
+        key: impl FnOnce(&Self) -> Result<(Digest, K)>,
+        f: impl FnOnce(&Self, Option<Instant>, K) -> Result<Snapshot>,
+    ) -> Result<Resolved<Output>> {
         let started = self.started(id, v);
+        let (key, learnt) = match key(self) {
+            Ok(k) => k,
+            Err(e) => {
+                let shown = match &e {
+                    Error::Canceled => Error::Canceled,
+                    other => Error::Usage(other.to_string()),
+                };
+                self.finish::<()>(id, started, &Err(shown));
+                return Err(e);
+            }
+        };
         let hit = if v.meta.no_cache {
             Ok(None)
         } else {
@@ -301,7 +401,7 @@ impl RealWorker {
             self.finish::<()>(id, started, &Err(Error::Canceled));
             return Err(Error::Canceled);
         }
-        let r = f(self, started);
+        let r = f(self, started, learnt);
         if let Ok(s) = &r {
             self.store.meta().put_cache(&key, &s.chain_id())?;
         }
