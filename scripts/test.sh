@@ -24,4 +24,6 @@ echo "== conformance (BuildKit's own vectors)"
 cargo test -q -p kiln-parser --locked --test shell_conformance --test parser_conformance -- --nocapture 2>&1 \
   | grep -E "(passed|rejected)$" | sed "s/^[.]*//" || true
 grep -h "skipped:" "$log" | sort | uniq -c || true
+echo "== fuzz (60 s per target)"
+./scripts/fuzz.sh 60 || status=1
 exit $status

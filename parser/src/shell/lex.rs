@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use super::glob::{self, GlobError};
 use super::unicode::{is_digit, is_name_char};
-use super::{Env, Error, Expansion, Lexer, MAX_DEPTH};
+use super::{Env, Error, Expansion, Lexer, MAX_DEPTH, WORK_FACTOR};
 
 const MISSING_BRACE: &str = "syntax error: missing '}'";
 const MISSING_SLASH: &str = "syntax error: missing '/' in ${}";
@@ -180,6 +180,9 @@ struct Reader<'a> {
     unset: BTreeSet<String>,
     /// Body frames (`Modified`, `Replace`) on the stack.
     depth: usize,
+    /// Bytes of values handed up and scanned so far, discarded ones
+    /// included; see [`Reader::charge`].
+    spent: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -194,6 +197,7 @@ impl<'a> Reader<'a> {
             used: BTreeSet::new(),
             unset: BTreeSet::new(),
             depth: 0,
+            spent: 0,
         }
     }
 
@@ -230,6 +234,18 @@ impl<'a> Reader<'a> {
                 offset,
                 limit: self.lexer.max_len,
             });
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` of work against the word's budget. The length check
+    /// alone bounds only what survives: `${x:+${a//?/$a}}` builds a large
+    /// value and drops it, and a word can repeat that thousands of times.
+    fn charge(&mut self, bytes: usize, offset: usize) -> Result<(), Error> {
+        let limit = self.lexer.max_len.saturating_mul(WORK_FACTOR);
+        self.spent = self.spent.saturating_add(bytes);
+        if self.spent > limit {
+            return Err(Error::TooMuchWork { offset, limit });
         }
         Ok(())
     }
@@ -453,13 +469,14 @@ impl<'a> Reader<'a> {
     /// Adds a finished value to the frame on top. Text from a `$` splits
     /// into words; quoted text (`quoted`) does not.
     fn deliver(
-        &self,
+        &mut self,
         stack: &mut [Frame<'a>],
         value: &str,
         start: usize,
         quoted: bool,
         words: &mut Words,
     ) -> Result<(), Error> {
+        self.charge(value.len(), start)?;
         let bottom = stack.len() == 1;
         match stack.last_mut() {
             Some(Frame::Text { out, .. }) => {
@@ -692,6 +709,7 @@ impl<'a> Reader<'a> {
             }
             Some('?') => Ok(value.to_owned()),
             Some(c @ ('#' | '%')) => {
+                self.charge(value.len(), start)?;
                 // A doubled operator (`##`, `%%`) asks for the longest match.
                 let (pattern, greedy) = match word.strip_prefix(c) {
                     Some(rest) => (rest, true),
@@ -725,6 +743,7 @@ impl<'a> Reader<'a> {
             // BuildKit writes one `/` here even for `//`.
             return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
         }
+        self.charge(value.map_or(0, str::len), start)?;
         glob::replace(
             pattern,
             value.unwrap_or(""),

@@ -10,10 +10,12 @@
 //! The behaviour, quirks included, is BuildKit's (`frontend/dockerfile/
 //! shell/lex.go`) so that a Dockerfile means the same thing under kiln.
 //! The deliberate differences are limits: nesting deeper than
-//! [`MAX_DEPTH`] levels and results longer than [`Lexer::max_len`] are
-//! errors rather than a stack overflow or an unbounded allocation, and in
-//! [`Lexer::process_words`] a nested `${...}` does not drop the text before
-//! it in the same word (BuildKit's shared word buffer does).
+//! [`MAX_DEPTH`] levels, results longer than [`Lexer::max_len`] and words
+//! whose expansion builds or scans more than [`WORK_FACTOR`] times that
+//! much text are errors rather than a stack overflow, an unbounded
+//! allocation or unbounded time; and in [`Lexer::process_words`] a nested
+//! `${...}` does not drop the text before it in the same word (BuildKit's
+//! shared word buffer does).
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -41,6 +43,11 @@ pub const MAX_DEPTH: usize = 1000;
 
 /// The default for [`Lexer::max_len`]: 16 MiB.
 pub const DEFAULT_MAX_LEN: usize = 16 << 20;
+
+/// Expanding one word may copy or scan at most this many times
+/// [`Lexer::max_len`] bytes of values in all; more is
+/// [`Error::TooMuchWork`].
+pub const WORK_FACTOR: usize = 4;
 
 /// Variables a word is expanded against.
 ///
@@ -164,6 +171,17 @@ pub enum Error {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The values built and scanned while expanding the word, discarded
+    /// ones included, add up to more than [`WORK_FACTOR`] times
+    /// [`Lexer::max_len`] bytes (`${x:+${a//?/$a}}` repeated builds large
+    /// values only to drop them).
+    #[error("expanding the word takes more than {limit} bytes of work")]
+    TooMuchWork {
+        /// Where the expansion that passed the budget starts.
+        offset: usize,
+        /// The budget in bytes.
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -175,7 +193,8 @@ impl Error {
             | Error::Pattern { offset, .. }
             | Error::Required { offset, .. }
             | Error::TooDeep { offset, .. }
-            | Error::TooLong { offset, .. } => *offset,
+            | Error::TooLong { offset, .. }
+            | Error::TooMuchWork { offset, .. } => *offset,
         }
     }
 }
