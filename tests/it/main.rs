@@ -5,6 +5,7 @@
 
 mod support;
 
+mod add_url;
 mod build;
 mod differential;
 mod errors;

@@ -187,9 +187,20 @@ pub(super) fn lower_copy(
                         format!("invalid URL {:?}: {e}", redact_userinfo(&v)),
                     )
                 })?;
+                let name = url_file_name(&parsed);
+                if name.contains('\0') {
+                    return Err(at(
+                        span,
+                        lines(ins),
+                        format!(
+                            "invalid URL {:?}: its file name has a NUL byte",
+                            redact_userinfo(&v)
+                        ),
+                    ));
+                }
                 shown_sources.push(redact_userinfo(&v));
                 urls.push(UrlSource {
-                    name: url_file_name(&parsed),
+                    name,
                     url: v,
                     checksum,
                     // Remote archives stay packed unless asked (ADD-3).
@@ -434,5 +445,32 @@ mod tests {
         assert_eq!(resolve_dest("/w", ""), "/w/");
         assert_eq!(resolve_dest("/", "."), "/");
         assert_eq!(resolve_dest("/w", "/abs"), "/abs");
+    }
+
+    #[test]
+    fn names_of_remote_files() {
+        let name = |u: &str| url_file_name(&reqwest::Url::parse(u).unwrap());
+        assert_eq!(name("https://h.example/dir/file.tar.gz"), "file.tar.gz");
+        assert_eq!(name("https://h.example/dir/file?x=1#frag"), "file");
+        // `path.Base` drops trailing slashes.
+        assert_eq!(name("https://h.example/dir/"), "dir");
+        assert_eq!(name("https://h.example/"), "__unnamed__");
+        assert_eq!(name("https://h.example"), "__unnamed__");
+        assert_eq!(name("https://h.example//"), "__unnamed__");
+        // Decoded, as Go's `url.Path` is; an encoded `/` splits.
+        assert_eq!(name("http://h/a%20b"), "a b");
+        assert_eq!(name("http://h/x/a%2Fb"), "b");
+        assert_eq!(name("http://h/x/a%2F.."), "__unnamed__");
+        assert_eq!(name("http://h/x/%zz"), "%zz");
+        assert_eq!(name("http://u:p@h/secret"), "secret");
+    }
+
+    #[test]
+    fn remote_destinations() {
+        // A `/`-terminated destination takes the URL's name; otherwise the
+        // destination is the file (the copy decides, as for local files).
+        assert_eq!(resolve_dest("/", "/dir/"), "/dir/");
+        assert_eq!(resolve_dest("/w", "file"), "/w/file");
+        assert_eq!(resolve_dest("/w", "."), "/w/");
     }
 }

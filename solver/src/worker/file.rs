@@ -390,7 +390,13 @@ impl RealWorker {
         std::fs::File::options()
             .write(true)
             .open(&file)
-            .and_then(|f| f.set_times(std::fs::FileTimes::new().set_accessed(when).set_modified(when)))
+            .and_then(|f| {
+                f.set_times(
+                    std::fs::FileTimes::new()
+                        .set_accessed(when)
+                        .set_modified(when),
+                )
+            })
             .map_err(io)?;
         let item = PlannedCopy {
             source: u.name.clone(),

@@ -193,7 +193,6 @@ impl Fetcher<'_> {
             let end = if done { " done" } else { "" };
             (self.status)(format!("{shown} {size}{end}"));
         };
-        show(0, false);
         let mut blob = self.store.content().writer()?;
         let tmp = self.store.root().join("tmp");
         let mut got = 0u64;
