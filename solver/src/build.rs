@@ -30,6 +30,8 @@ pub struct BuildRequest {
     pub tags: Vec<ImageName>,
     /// How many steps may run at once.
     pub jobs: usize,
+    /// Tell on each cache miss what changed since the last build.
+    pub explain_cache: bool,
     /// The `.dockerignore` content that applies (the Dockerfile's own
     /// `<name>.dockerignore`, else the context's), with its file name.
     pub dockerignore: Option<(String, Vec<u8>)>,
@@ -173,14 +175,26 @@ pub async fn build(
             },
         )?)),
     };
-    let worker = Arc::new(RealWorker::new(
-        store.clone(),
-        sandbox,
-        Some(req.context.clone()),
-        lowered.context_paths.clone(),
-        ignore,
-        progress.clone(),
-    ));
+    let worker = Arc::new(
+        RealWorker::new(
+            store.clone(),
+            sandbox,
+            Some(req.context.clone()),
+            lowered.context_paths.clone(),
+            ignore,
+            progress.clone(),
+        )
+        .with_explainer(
+            store.root().join("explain"),
+            format!(
+                "{}\0{}\0{:?}",
+                req.context.display(),
+                req.dockerfile_name,
+                req.options.target
+            ),
+            req.explain_cache,
+        ),
+    );
     let dag = Arc::new(lowered.dag);
     let result = solve(dag, worker, lowered.target, req.jobs, cancel).await?;
     let snapshot = match &result.output {

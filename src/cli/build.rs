@@ -37,6 +37,11 @@ pub struct Args {
     /// Do not use the cache for any step.
     #[arg(long)]
     no_cache: bool,
+    /// On each cache miss, tell what changed since the last build of the
+    /// same Dockerfile: the instruction, a variable, the base image, an
+    /// earlier step, the copied files.
+    #[arg(long)]
+    explain_cache: bool,
     /// Do not use the cache for these stages (names or indices, comma
     /// separated or repeated).
     #[arg(long, value_delimiter = ',')]
@@ -209,6 +214,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
         },
         tags: tags.clone(),
         dockerignore,
+        explain_cache: args.explain_cache,
         jobs: args
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),

@@ -690,3 +690,52 @@ fn outputs_local_tar_oci_docker() {
     let r = k.build("o:1", &["-o", "type=registry"]);
     assert_eq!(r.code, 2);
 }
+
+#[test]
+fn explain_cache_tells_why_a_step_missed() {
+    require_root!();
+    let k = Kiln::new();
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nARG V=1\nCOPY a.txt /a.txt\nRUN echo $V > /v\n",
+    );
+    k.write("a.txt", "one");
+    k.build("x:1", &[]).ok();
+    let b = k
+        .build("x:1", &["--explain-cache", "--build-arg", "V=2"])
+        .ok();
+    assert!(
+        b.stderr
+            .contains("cache miss: variable V changed: \"1\" → \"2\""),
+        "{}",
+        b.stderr
+    );
+    k.write("a.txt", "two");
+    let b = k
+        .build("x:1", &["--explain-cache", "--build-arg", "V=2"])
+        .ok();
+    assert!(
+        b.stderr
+            .contains("cache miss: the files this step copies changed"),
+        "{}",
+        b.stderr
+    );
+    assert!(
+        b.stderr
+            .contains("cache miss: its input changed: [2/3] COPY a.txt /a.txt"),
+        "{}",
+        b.stderr
+    );
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nARG V=1\nCOPY a.txt /a.txt\nRUN echo $V >> /v\n",
+    );
+    let b = k
+        .build("x:1", &["--explain-cache", "--build-arg", "V=2"])
+        .ok();
+    assert!(
+        b.stderr.contains("cache miss: args changed"),
+        "{}",
+        b.stderr
+    );
+}

@@ -6,6 +6,7 @@
 //! the process whatever happens.
 
 mod exec;
+mod explain;
 mod file;
 mod http;
 mod mount;
@@ -54,6 +55,7 @@ pub struct RealWorker {
     pub(crate) progress: Progress,
     /// Made on the first ADD of a URL.
     http: OnceLock<reqwest::Client>,
+    explainer: Option<explain::Explainer>,
 }
 
 impl RealWorker {
@@ -74,7 +76,16 @@ impl RealWorker {
             ignore,
             progress,
             http: OnceLock::new(),
+            explainer: None,
         }
+    }
+
+    /// Records each step's key recipe under `dir` (per build definition
+    /// `prefix`), and with `enabled` tells on each miss what changed since
+    /// the last build (`--explain-cache`).
+    pub fn with_explainer(mut self, dir: PathBuf, prefix: String, enabled: bool) -> RealWorker {
+        self.explainer = Some(explain::Explainer::new(dir, prefix, enabled));
+        self
     }
 
     /// The HTTP client, made once per build.
@@ -197,6 +208,16 @@ impl Worker for RealWorker {
         // cutoff).
         let input_ids: Vec<Digest> = inputs.iter().map(|r| identity(&r.output)).collect();
         let input_keys: Vec<&Digest> = input_ids.iter().collect();
+        let recipe = |kind: &str, op: &dyn erased::Op, sources: Option<Digest>| explain::Recipe {
+            op: serde_json::json!({ kind: op.json() }),
+            inputs: v
+                .inputs
+                .iter()
+                .zip(&input_ids)
+                .map(|(i, d)| (dag.vertex(*i).meta.name.clone(), *d))
+                .collect(),
+            sources,
+        };
         match &v.op {
             Op::Scratch => Ok(Resolved {
                 key: op_key("scratch", &(), &[]),
@@ -247,7 +268,8 @@ impl Worker for RealWorker {
             }
             Op::Exec(e) => {
                 let key = op_key("exec", e, &input_keys);
-                self.cached_or(id, v, key, cancel, |w, started| {
+                let recipe = recipe("exec", e, None);
+                self.cached_or(id, v, key, recipe, cancel, |w, started| {
                     w.run_exec(
                         id,
                         v,
@@ -275,9 +297,10 @@ impl Worker for RealWorker {
                     Some(Output::Fs(s)) => file::Source::Snapshot(s.clone()),
                     None => file::Source::Snapshot(None),
                 };
+                let recipe = recipe("copy", c, Some(source_key));
                 if c.urls.is_empty() {
                     let key = op_key("copy", c, &[&input_ids[0], &source_key]);
-                    return self.cached_or(id, v, key, cancel, |w, _| {
+                    return self.cached_or(id, v, key, recipe, cancel, |w, _| {
                         w.run_copy(c, Self::fs_input(inputs, 0).as_ref(), source(), v, None)
                     });
                 }
@@ -299,6 +322,7 @@ impl Worker for RealWorker {
                 self.cached_or_keyed(
                     id,
                     v,
+                    recipe,
                     cancel,
                     |_| {
                         let remotes = c
@@ -323,7 +347,8 @@ impl Worker for RealWorker {
             }
             Op::Link => {
                 let key = op_key("link", &(), &input_keys);
-                self.cached_or(id, v, key, cancel, |w, _| {
+                let recipe = recipe("link", &(), None);
+                self.cached_or(id, v, key, recipe, cancel, |w, _| {
                     let layer = Self::fs_input(inputs, 1)
                         .and_then(|s| s.diff_ids.last().copied())
                         .ok_or_else(|| {
@@ -334,7 +359,8 @@ impl Worker for RealWorker {
             }
             Op::Mkdir(m) => {
                 let key = op_key("mkdir", m, &input_keys);
-                self.cached_or(id, v, key, cancel, |w, _| {
+                let recipe = recipe("mkdir", m, None);
+                self.cached_or(id, v, key, recipe, cancel, |w, _| {
                     w.run_mkdir(m, Self::fs_input(inputs, 0).as_ref())
                 })
             }
@@ -349,10 +375,11 @@ impl RealWorker {
         id: VertexId,
         v: &Vertex,
         key: Digest,
+        recipe: explain::Recipe,
         cancel: &CancellationToken,
         f: impl FnOnce(&Self, Option<Instant>) -> Result<Snapshot>,
     ) -> Result<Resolved<Output>> {
-        self.cached_or_keyed(id, v, cancel, |_| Ok((key, ())), |w, t, ()| f(w, t))
+        self.cached_or_keyed(id, v, recipe, cancel, |_| Ok((key, ())), |w, t, ()| f(w, t))
     }
 
     /// [`Self::cached_or`] for keys that take work to compute (downloads):
@@ -362,6 +389,7 @@ impl RealWorker {
         &self,
         id: VertexId,
         v: &Vertex,
+        recipe: explain::Recipe,
         cancel: &CancellationToken,
         key: impl FnOnce(&Self) -> Result<(Digest, K)>,
         f: impl FnOnce(&Self, Option<Instant>, K) -> Result<Snapshot>,
@@ -392,10 +420,30 @@ impl RealWorker {
         };
         if let Some(s) = hit {
             self.cached(id, started);
+            if let Some(x) = &self.explainer {
+                x.record(&v.meta.name, &recipe);
+            }
             return Ok(Resolved {
                 key,
                 output: Output::Fs(Some(s)),
             });
+        }
+        if let Some(x) = self
+            .explainer
+            .as_ref()
+            .filter(|x| x.enabled && started.is_some())
+        {
+            let why = if v.meta.no_cache {
+                vec!["cache miss: the cache is off for this step".to_string()]
+            } else {
+                explain::explain(x.previous(&v.meta.name).as_ref(), &recipe)
+            };
+            for text in why {
+                self.progress.send(Event::Status {
+                    vertex: id.index(),
+                    text,
+                });
+            }
         }
         if cancel.is_cancelled() {
             self.finish::<()>(id, started, &Err(Error::Canceled));
@@ -404,12 +452,29 @@ impl RealWorker {
         let r = f(self, started, learnt);
         if let Ok(s) = &r {
             self.store.meta().put_cache(&key, &s.chain_id())?;
+            if let Some(x) = &self.explainer {
+                x.record(&v.meta.name, &recipe);
+            }
         }
         self.finish(id, started, &r);
         Ok(Resolved {
             key,
             output: Output::Fs(Some(r?)),
         })
+    }
+}
+
+/// Serialising ops of different types for a recipe.
+mod erased {
+    /// An op that can show itself as JSON.
+    pub(super) trait Op {
+        fn json(&self) -> serde_json::Value;
+    }
+
+    impl<T: serde::Serialize> Op for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or_default()
+        }
     }
 }
 
