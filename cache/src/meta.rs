@@ -1,6 +1,7 @@
 //! The metadata database (SQLite, WAL, `synchronous=FULL`): image tags,
-//! layers, snapshots and the build cache. Several kiln processes may share
-//! one store; SQLite's locking serialises their writes.
+//! layers, snapshots, the build cache and the file-digest cache (what a
+//! directory's files hashed to, by their stat). Several kiln processes may
+//! share one store; SQLite's locking serialises their writes.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -11,7 +12,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 
-const SCHEMA_VERSION: i64 = 1;
+// 2: the file-digest cache (`digest_roots`, `file_digests`). Every
+// statement is `IF NOT EXISTS`, so a store at an older version upgrades by
+// running the whole schema again.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS settings (
@@ -43,7 +47,32 @@ CREATE TABLE IF NOT EXISTS cache (
     created   INTEGER NOT NULL,
     last_used INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS digest_roots (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    used INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS file_digests (
+    root     INTEGER NOT NULL REFERENCES digest_roots(id) ON DELETE CASCADE,
+    path     TEXT NOT NULL,
+    dev      INTEGER NOT NULL,
+    ino      INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    mode     INTEGER NOT NULL,
+    digest   TEXT NOT NULL,
+    recorded INTEGER NOT NULL,
+    PRIMARY KEY (root, path)
+) WITHOUT ROWID;
 ";
+
+/// How long a directory's file digests are kept after its last use.
+const DIGEST_ROOT_TTL_SECS: i64 = 30 * 24 * 3600;
+
+/// How stale a directory's `used` time may get before a read refreshes
+/// it: a no-op build then writes nothing most of the time.
+const DIGEST_ROOT_TOUCH_SECS: i64 = 24 * 3600;
 
 /// A tag row: name to manifest and config digests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +111,41 @@ pub struct SnapshotRow {
     pub parent: Option<i64>,
     /// The top layer's diff ID.
     pub diff_id: Digest,
+}
+
+/// What a file looked like when its content was hashed: if a later stat
+/// gives the same values, the content is taken to be unchanged (unless the
+/// row was recorded too soon after the file's mtime to tell, which the
+/// caller decides from `recorded`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Inode change time, nanoseconds since the epoch: in-place edits that
+    /// restore the mtime still move it.
+    pub ctime_ns: i64,
+    /// `st_mode`, file type included.
+    pub mode: u32,
+}
+
+/// A file-digest row: a path relative to its directory, the stat it had
+/// and the digest of its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDigestRow {
+    /// Path relative to the directory.
+    pub path: String,
+    /// The stat taken before the content was read.
+    pub stat: FileStat,
+    /// Digest of the content.
+    pub digest: Digest,
+    /// When the stat was taken, nanoseconds since the epoch.
+    pub recorded_ns: i64,
 }
 
 /// The database handle.
@@ -351,6 +415,147 @@ impl Meta {
     }
 }
 
+impl Meta {
+    /// The file digests recorded for the directory `root` (an absolute
+    /// path), keyed by relative path. Rows that no longer parse are left
+    /// out: a miss only costs a rehash.
+    pub fn file_digests(&self, root: &str) -> Result<Vec<FileDigestRow>> {
+        let conn = self.conn();
+        let used: Option<i64> = conn
+            .query_row(
+                "SELECT used FROM digest_roots WHERE path = ?1",
+                [root],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db(e))?;
+        let Some(used) = used else {
+            return Ok(Vec::new());
+        };
+        let t = now();
+        if t - used > DIGEST_ROOT_TOUCH_SECS {
+            conn.execute(
+                "UPDATE digest_roots SET used = ?2 WHERE path = ?1",
+                params![root, t],
+            )
+            .map_err(|e| self.db(e))?;
+        }
+        let mut st = conn
+            .prepare_cached(
+                "SELECT f.path, f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns, f.mode, f.digest,
+                        f.recorded
+                 FROM file_digests f JOIN digest_roots r ON f.root = r.id
+                 WHERE r.path = ?1",
+            )
+            .map_err(|e| self.db(e))?;
+        let rows = st
+            .query_map([root], |r| {
+                let stat = FileStat {
+                    // SQLite integers are i64: the casts keep the bits.
+                    dev: r.get::<_, i64>(1)? as u64,
+                    ino: r.get::<_, i64>(2)? as u64,
+                    size: r.get::<_, i64>(3)? as u64,
+                    mtime_ns: r.get(4)?,
+                    ctime_ns: r.get(5)?,
+                    mode: r.get::<_, i64>(6)? as u32,
+                };
+                let path: String = r.get(0)?;
+                let recorded_ns: i64 = r.get(8)?;
+                let digest = r.get_ref(7)?.as_str()?.parse::<Digest>();
+                Ok(digest.ok().map(|digest| FileDigestRow {
+                    path,
+                    stat,
+                    digest,
+                    recorded_ns,
+                }))
+            })
+            .map_err(|e| self.db(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.extend(row.map_err(|e| self.db(e))?);
+        }
+        Ok(out)
+    }
+
+    /// Records new or changed file digests of the directory `root` and
+    /// forgets the paths in `removed`, in one transaction. Also forgets
+    /// directories unused for 30 days, and those `gone` says no longer
+    /// exist (it is asked about every other recorded directory).
+    pub fn put_file_digests(
+        &self,
+        root: &str,
+        rows: &[FileDigestRow],
+        removed: &[String],
+        gone: impl Fn(&str) -> bool,
+    ) -> Result<()> {
+        let t = now();
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.db(e))?;
+        let others: Vec<String> = {
+            let mut st = tx
+                .prepare("SELECT path FROM digest_roots WHERE path <> ?1 AND used >= ?2")
+                .map_err(|e| self.db(e))?;
+            st.query_map(params![root, t - DIGEST_ROOT_TTL_SECS], |r| r.get(0))
+                .map_err(|e| self.db(e))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(|e| self.db(e))?
+        };
+        tx.execute(
+            "DELETE FROM digest_roots WHERE used < ?1",
+            [t - DIGEST_ROOT_TTL_SECS],
+        )
+        .map_err(|e| self.db(e))?;
+        for other in others.iter().filter(|p| gone(p)) {
+            tx.execute("DELETE FROM digest_roots WHERE path = ?1", [other])
+                .map_err(|e| self.db(e))?;
+        }
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO digest_roots (path, used) VALUES (?1, ?2)
+                 ON CONFLICT(path) DO UPDATE SET used = ?2 RETURNING id",
+                params![root, t],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.db(e))?;
+        {
+            let mut put = tx
+                .prepare(
+                    "INSERT INTO file_digests
+                       (root, path, dev, ino, size, mtime_ns, ctime_ns, mode, digest, recorded)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT(root, path) DO UPDATE SET dev = ?3, ino = ?4, size = ?5,
+                       mtime_ns = ?6, ctime_ns = ?7, mode = ?8, digest = ?9, recorded = ?10",
+                )
+                .map_err(|e| self.db(e))?;
+            for row in rows {
+                let s = &row.stat;
+                put.execute(params![
+                    id,
+                    row.path,
+                    s.dev as i64,
+                    s.ino as i64,
+                    s.size as i64,
+                    s.mtime_ns,
+                    s.ctime_ns,
+                    i64::from(s.mode),
+                    row.digest.to_string(),
+                    row.recorded_ns
+                ])
+                .map_err(|e| self.db(e))?;
+            }
+            let mut del = tx
+                .prepare("DELETE FROM file_digests WHERE root = ?1 AND path = ?2")
+                .map_err(|e| self.db(e))?;
+            for path in removed {
+                del.execute(params![id, path]).map_err(|e| self.db(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.db(e))
+    }
+}
+
 fn tag_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TagRow> {
     Ok(TagRow {
         name: r.get(0)?,
@@ -422,5 +627,79 @@ mod tests {
             m.setting_or_insert("snapshotter", "copy").unwrap(),
             "overlay"
         );
+    }
+
+    fn file_row(path: &str, ino: u64, digest: &Digest) -> FileDigestRow {
+        FileDigestRow {
+            path: path.to_string(),
+            stat: FileStat {
+                dev: u64::MAX,
+                ino,
+                size: 5,
+                mtime_ns: -1,
+                ctime_ns: 2,
+                mode: 0o100644,
+            },
+            digest: *digest,
+            recorded_ns: 3,
+        }
+    }
+
+    #[test]
+    fn file_digests_per_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Meta::open(&dir.path().join("meta.db")).unwrap();
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        assert!(m.file_digests("/ctx").unwrap().is_empty());
+        let rows = vec![file_row("x", 1, &a), file_row("d/y", 2, &b)];
+        m.put_file_digests("/ctx", &rows, &[], |_| false).unwrap();
+        m.put_file_digests("/other", &rows[..1], &[], |_| false)
+            .unwrap();
+        let mut got = m.file_digests("/ctx").unwrap();
+        got.sort_by(|x, y| x.path.cmp(&y.path));
+        assert_eq!(got, vec![rows[1].clone(), rows[0].clone()]);
+        // An update replaces the row; a removal drops it.
+        let changed = file_row("x", 9, &b);
+        m.put_file_digests(
+            "/ctx",
+            std::slice::from_ref(&changed),
+            &["d/y".into()],
+            |_| false,
+        )
+        .unwrap();
+        assert_eq!(m.file_digests("/ctx").unwrap(), vec![changed]);
+        assert_eq!(m.file_digests("/other").unwrap().len(), 1);
+        // A directory that is gone loses its rows.
+        m.put_file_digests("/ctx", &[], &[], |p| p == "/other")
+            .unwrap();
+        assert!(m.file_digests("/other").unwrap().is_empty());
+        assert_eq!(m.file_digests("/ctx").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn version_1_store_upgrades() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE cache (key TEXT PRIMARY KEY, chain_id TEXT NOT NULL,
+                 created INTEGER NOT NULL, last_used INTEGER NOT NULL);
+                 INSERT INTO cache VALUES ('k', 'c', 1, 1);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let m = Meta::open(&path).unwrap();
+        let a = Digest::of(b"a");
+        m.put_file_digests("/ctx", &[file_row("x", 1, &a)], &[], |_| false)
+            .unwrap();
+        assert_eq!(m.file_digests("/ctx").unwrap().len(), 1);
+        let kept: i64 = m
+            .conn()
+            .query_row("SELECT count(*) FROM cache", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1);
     }
 }

@@ -85,9 +85,9 @@ fn file_stat(md: &fs::Metadata) -> FileStat {
 /// a write in the same timestamp tick after the stat was taken would not
 /// show in the stat (git's "racily clean" entries). One second covers
 /// coarse file system clocks.
-fn racy(row: &FileDigestRow) -> bool {
-    let changed = row.stat.mtime_ns.max(row.stat.ctime_ns);
-    changed.saturating_add(1_000_000_000) > row.recorded_ns
+fn racy(stat: &FileStat, recorded_ns: i64) -> bool {
+    let changed = stat.mtime_ns.max(stat.ctime_ns);
+    changed.saturating_add(1_000_000_000) > recorded_ns
 }
 
 fn kind_of(ft: &fs::FileType) -> u8 {
@@ -144,74 +144,91 @@ fn walk_source(root: &Path, real: &str, ignore: Option<&Patterns>) -> Result<Vec
     if top.as_ref().is_some_and(|m| m.skip_dir) {
         return Ok(Vec::new());
     }
+    let top_path = root.join(real);
+    let md = fs::symlink_metadata(&top_path).map_err(|e| io_err(&top_path, e))?;
     let mut entries = Vec::new();
-    let stat = |path: &str| -> Result<fs::Metadata> {
-        let p = root.join(path);
-        fs::symlink_metadata(&p).map_err(|e| io_err(p, e))
-    };
-    let entry = |path: &str, md: &fs::Metadata| -> Result<Entry> {
-        let ft = md.file_type();
-        let rel = path
-            .strip_prefix(real)
-            .map(|r| r.trim_start_matches('/'))
-            .unwrap_or(path)
-            .to_string();
-        Ok(Entry {
-            path: path.to_string(),
-            rel,
-            kind: kind_of(&ft),
-            mode: md.mode() & 0o7777,
-            size: if ft.is_file() { md.len() } else { 0 },
-            content: None,
-            stat: ft.is_file().then(|| file_stat(md)),
-            link: if ft.is_symlink() {
-                let p = root.join(path);
-                Some(
-                    fs::read_link(&p)
-                        .map_err(|e| io_err(&p, e))?
-                        .to_string_lossy()
-                        .into_owned(),
-                )
-            } else {
-                None
-            },
-        })
-    };
-    let md = stat(real)?;
     if !top.as_ref().is_some_and(|m| m.excluded) {
-        entries.push(entry(real, &md)?);
+        entries.push(entry(root, real, real, &md)?);
     }
     if !md.is_dir() {
         return Ok(entries);
     }
+    // The tree is walked by directory entry types; the entries to keep are
+    // then stat'ed in parallel, each relative to its open directory (no
+    // path lookup from the root, and no symlink swapped into a parent on
+    // the way can redirect it).
+    let mut found: Vec<(String, fs::DirEntry)> = Vec::new();
     let mut stack = vec![(real.to_string(), top.map(|m| m.info).unwrap_or_default())];
     while let Some((dir, info)) = stack.pop() {
         let full = root.join(&dir);
-        let mut names: Vec<String> = fs::read_dir(&full)
+        let mut children: Vec<(String, fs::DirEntry)> = fs::read_dir(&full)
             .map_err(|e| io_err(&full, e))?
-            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .map(|e| e.map(|e| (e.file_name().to_string_lossy().into_owned(), e)))
             .collect::<std::io::Result<_>>()
             .map_err(|e| io_err(&full, e))?;
-        names.sort();
+        children.sort_by(|a, b| a.0.cmp(&b.0));
         // Children are pushed in reverse so that they are walked in order.
         let mut subdirs = Vec::new();
-        for name in names {
+        for (name, de) in children {
             let path = join(&dir, &name);
             let m = ignore.map(|p| p.walk_match(&path, &info));
             if m.as_ref().is_some_and(|m| m.skip_dir) {
                 continue;
             }
-            let md = stat(&path)?;
-            if !m.as_ref().is_some_and(|m| m.excluded) {
-                entries.push(entry(&path, &md)?);
-            }
-            if md.is_dir() {
-                subdirs.push((path, m.map(|m| m.info).unwrap_or_default()));
+            let is_dir = de.file_type().map_err(|e| io_err(de.path(), e))?.is_dir();
+            let excluded = m.as_ref().is_some_and(|m| m.excluded);
+            match (is_dir, excluded) {
+                (true, true) => subdirs.push((path, m.map(|m| m.info).unwrap_or_default())),
+                (true, false) => {
+                    subdirs.push((path.clone(), m.map(|m| m.info).unwrap_or_default()));
+                    found.push((path, de));
+                }
+                (false, true) => {}
+                (false, false) => found.push((path, de)),
             }
         }
         stack.extend(subdirs.into_iter().rev());
     }
+    let stated = found
+        .par_iter()
+        .map(|(path, de)| {
+            let md = de.metadata().map_err(|e| io_err(de.path(), e))?;
+            entry(root, real, path, &md)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    entries.extend(stated);
     Ok(entries)
+}
+
+/// One walked entry, from its `lstat`.
+fn entry(root: &Path, real: &str, path: &str, md: &fs::Metadata) -> Result<Entry> {
+    let ft = md.file_type();
+    let rel = path
+        .strip_prefix(real)
+        .map(|r| r.trim_start_matches('/'))
+        .unwrap_or(path)
+        .to_string();
+    let link = if ft.is_symlink() {
+        let p = root.join(path);
+        Some(
+            fs::read_link(&p)
+                .map_err(|e| io_err(&p, e))?
+                .to_string_lossy()
+                .into_owned(),
+        )
+    } else {
+        None
+    };
+    Ok(Entry {
+        path: path.to_string(),
+        rel,
+        kind: kind_of(&ft),
+        mode: md.mode() & 0o7777,
+        size: if ft.is_file() { md.len() } else { 0 },
+        content: None,
+        link,
+        stat: ft.is_file().then(|| file_stat(md)),
+    })
 }
 
 /// The context of a build: its root, the digest of each source pattern
@@ -258,25 +275,34 @@ pub fn index_cached(
     index_with(root, patterns, ignore, Some(meta))
 }
 
+/// A recorded digest, and whether this indexing met its file.
+struct Known {
+    stat: FileStat,
+    digest: Digest,
+    recorded_ns: i64,
+    seen: bool,
+}
+
 /// File digests known before and learnt during one indexing.
 struct Digests<'a> {
     meta: Option<(&'a Meta, String)>,
     /// Taken before any stat: records are stamped with it, so they are
     /// never later than the stat they hold.
     started_ns: i64,
-    known: HashMap<String, FileDigestRow>,
+    known: HashMap<String, Known>,
     /// Files hashed in this indexing, to record.
-    fresh: HashMap<String, FileDigestRow>,
-    /// Regular files seen, whatever the source of their digest.
-    seen: HashSet<String>,
+    fresh: HashMap<String, (FileStat, Digest)>,
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 impl<'a> Digests<'a> {
-    fn load(root: &Path, meta: Option<&'a Meta>) -> Result<Digests<'a>> {
-        let started_ns = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+    fn load(root: &Path, meta: Option<&'a Meta>, started_ns: i64) -> Result<Digests<'a>> {
         // One record per real directory, however the build named it. A
         // root that is not valid UTF-8 goes without records rather than
         // risk sharing them with another.
@@ -288,7 +314,15 @@ impl<'a> Digests<'a> {
             Some((m, key)) => m
                 .file_digests(key)?
                 .into_iter()
-                .map(|r| (r.path.clone(), r))
+                .map(|r| {
+                    let known = Known {
+                        stat: r.stat,
+                        digest: r.digest,
+                        recorded_ns: r.recorded_ns,
+                        seen: false,
+                    };
+                    (r.path, known)
+                })
                 .collect(),
             None => HashMap::new(),
         };
@@ -297,21 +331,25 @@ impl<'a> Digests<'a> {
             started_ns,
             known,
             fresh: HashMap::new(),
-            seen: HashSet::new(),
         })
     }
 
     /// The digest of a file without reading it, if its stat says it is
     /// unchanged since it was hashed.
-    fn lookup(&self, path: &str, stat: &FileStat) -> Option<Digest> {
+    fn lookup(&mut self, path: &str, stat: &FileStat) -> Option<Digest> {
+        let known = self.known.get_mut(path).map(|k| {
+            k.seen = true;
+            &*k
+        });
         // Hashed earlier in this build (a file two sources share).
-        if let Some(r) = self.fresh.get(path).filter(|r| r.stat == *stat) {
-            return Some(r.digest);
+        if let Some((s, d)) = self.fresh.get(path)
+            && s == stat
+        {
+            return Some(*d);
         }
-        self.known
-            .get(path)
-            .filter(|r| r.stat == *stat && !racy(r))
-            .map(|r| r.digest)
+        known
+            .filter(|k| k.stat == *stat && !racy(&k.stat, k.recorded_ns))
+            .map(|k| k.digest)
     }
 
     /// Fills in the content digest of every regular file in `entries`,
@@ -322,7 +360,6 @@ impl<'a> Digests<'a> {
             let Some(stat) = e.stat.filter(|_| e.kind == b'f') else {
                 continue;
             };
-            self.seen.insert(e.path.clone());
             match self.lookup(&e.path, &stat) {
                 Some(d) => e.content = Some(d),
                 None => todo.push(i),
@@ -338,15 +375,7 @@ impl<'a> Digests<'a> {
             idx.bytes += read;
             idx.files_hashed += 1;
             if let Some(stat) = e.stat {
-                self.fresh.insert(
-                    e.path.clone(),
-                    FileDigestRow {
-                        path: e.path.clone(),
-                        stat,
-                        digest,
-                        recorded_ns: self.started_ns,
-                    },
-                );
+                self.fresh.insert(e.path.clone(), (stat, digest));
             }
         }
         Ok(())
@@ -359,24 +388,30 @@ impl<'a> Digests<'a> {
         let Some((meta, key)) = &self.meta else {
             return Ok(());
         };
+        let (known, started_ns) = (&self.known, self.started_ns);
         let rows: Vec<FileDigestRow> = self
             .fresh
-            .into_values()
-            .filter(|r| {
-                // A record no better than the one there (same file, still
-                // racy) is not worth a write.
-                !self
-                    .known
-                    .get(&r.path)
-                    .is_some_and(|k| k.stat == r.stat && k.digest == r.digest && racy(r))
+            .into_iter()
+            // A record no better than the one there (same file, still
+            // racy) is not worth a write.
+            .filter(|(path, (stat, digest))| {
+                !known.get(path).is_some_and(|k| {
+                    k.stat == *stat && k.digest == *digest && racy(stat, started_ns)
+                })
+            })
+            .map(|(path, (stat, digest))| FileDigestRow {
+                path,
+                stat,
+                digest,
+                recorded_ns: started_ns,
             })
             .collect();
         // Only files this build did not look at can be gone; a file it
         // did not need but that is still there keeps its record.
-        let removed: Vec<String> = self
-            .known
-            .keys()
-            .filter(|p| !self.seen.contains(*p))
+        let removed: Vec<String> = known
+            .iter()
+            .filter(|(_, k)| !k.seen)
+            .map(|(p, _)| p)
             .filter(|p| fs::symlink_metadata(root.join(p)).map_or(true, |m| !m.is_file()))
             .cloned()
             .collect();
@@ -386,6 +421,50 @@ impl<'a> Digests<'a> {
         meta.put_file_digests(key, &rows, &removed, |other| !Path::new(other).is_dir())?;
         Ok(())
     }
+}
+
+/// The entries of each match of a source pattern, or `None` when the
+/// source is missing.
+type Matches = Option<Vec<(String, Vec<Entry>)>>;
+
+fn walk_pattern(root: &Path, pattern: &str, ignore: Option<&Patterns>) -> Result<Matches> {
+    let Some(matches) = fsops::expand(root, pattern).map_err(kiln_cache::Error::from)? else {
+        return Ok(None);
+    };
+    let literal = !pattern.contains(['*', '?', '[', '\\']);
+    let mut missing = false;
+    let mut out = Vec::new();
+    for m in matches {
+        let Some(real) = fsops::real_path(root, &m, true).map_err(kiln_cache::Error::from)? else {
+            return Ok(None);
+        };
+        let real = if real == "." { String::new() } else { real };
+        let entries = walk_source(root, &real, ignore)?;
+        if entries.is_empty() {
+            // Everything was ignored: a literal source is then missing
+            // (semantics.md IGN-3), a wildcard match just drops out.
+            missing |= literal;
+            continue;
+        }
+        out.push((m, entries));
+    }
+    Ok((!missing).then_some(out))
+}
+
+/// Each distinct pattern, in order, with what it names.
+fn walk_patterns(
+    root: &Path,
+    patterns: &[String],
+    ignore: Option<&Patterns>,
+) -> Result<Vec<(String, Matches)>> {
+    let mut done = HashSet::new();
+    let mut out = Vec::new();
+    for pattern in patterns {
+        if done.insert(pattern.as_str()) {
+            out.push((pattern.clone(), walk_pattern(root, pattern, ignore)?));
+        }
+    }
+    Ok(out)
 }
 
 fn index_with(
@@ -399,34 +478,23 @@ fn index_with(
         root: root.to_path_buf(),
         ..ContextIndex::default()
     };
-    let mut digests = Digests::load(root, meta)?;
+    let started_ns = now_ns();
+    // Reading the records and walking the tree do not depend on each
+    // other; on a no-op build they are nearly all the work.
+    let (digests, walked) = rayon::join(
+        || Digests::load(root, meta, started_ns),
+        || walk_patterns(root, patterns, ignore),
+    );
+    let (mut digests, walked) = (digests?, walked?);
     let mut included: HashSet<String> = HashSet::new();
-    for pattern in patterns {
-        if idx.sources.contains_key(pattern) {
-            continue;
-        }
-        let Some(matches) = fsops::expand(root, pattern).map_err(kiln_cache::Error::from)? else {
-            idx.sources.insert(pattern.clone(), None);
+    for (pattern, matches) in walked {
+        let Some(matches) = matches else {
+            idx.sources.insert(pattern, None);
             continue;
         };
-        let literal = !pattern.contains(['*', '?', '[', '\\']);
         let mut h = Hasher::new();
         h.field(pattern.as_bytes());
-        let mut missing = false;
-        for m in matches {
-            let Some(real) = fsops::real_path(root, &m, true).map_err(kiln_cache::Error::from)?
-            else {
-                missing = true;
-                break;
-            };
-            let real = if real == "." { String::new() } else { real };
-            let mut entries = walk_source(root, &real, ignore)?;
-            if entries.is_empty() {
-                // Everything was ignored: a literal source is then missing
-                // (semantics.md IGN-3), a wildcard match just drops out.
-                missing = literal;
-                continue;
-            }
+        for (m, mut entries) in matches {
             digests.fill(root, &mut entries, &mut idx)?;
             h.field(m.as_bytes());
             for e in &entries {
@@ -452,8 +520,7 @@ fn index_with(
                 }
             }
         }
-        idx.sources
-            .insert(pattern.clone(), (!missing).then(|| h.finish()));
+        idx.sources.insert(pattern, Some(h.finish()));
     }
     if ignore.is_some() {
         idx.included = Some(Arc::new(included));
