@@ -92,6 +92,84 @@ pub struct ExecOp {
     pub network: NetworkMode,
     /// Hostname.
     pub hostname: String,
+    /// `--mount`s, sorted by target as BuildKit sorts them (a mount below
+    /// another's target comes after it). Left out of the serialised form
+    /// when empty, so keys of RUNs without mounts do not change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<RunMount>,
+}
+
+/// A `RUN --mount`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunMount {
+    /// Absolute, clean path inside the sandbox (never `/`).
+    pub target: String,
+    /// What is mounted there.
+    pub kind: RunMountKind,
+}
+
+/// What a `RUN --mount` mounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMountKind {
+    /// `type=bind`: files of a vertex input (the context, a stage or an
+    /// image). Writes to a read-write bind are thrown away.
+    Bind {
+        /// Which input of the vertex (never 0 for the context).
+        input: usize,
+        /// Path below the input's root, relative and clean (`.` for the
+        /// root).
+        source: String,
+        /// Mounted read-only (the default).
+        readonly: bool,
+    },
+    /// `type=cache`: a directory kept across builds.
+    Cache(CacheMount),
+    /// `type=tmpfs`: an empty tmpfs.
+    Tmpfs {
+        /// Size limit in bytes (`None`: the kernel's default).
+        size: Option<u64>,
+    },
+}
+
+/// A `RUN --mount=type=cache`. Its contents are never part of a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CacheMount {
+    /// The cache's name (`id=`, by default the target as written). Out of
+    /// digests and keys, as BuildKit strips it: RUNs that differ only in
+    /// which cache they use are the same step.
+    #[serde(skip)]
+    pub id: String,
+    /// How concurrent steps share the cache; out of digests and keys too.
+    #[serde(skip)]
+    pub sharing: CacheSharing,
+    /// `from=`: the input (a stage or an image) whose files a new cache
+    /// starts with.
+    pub base: Option<usize>,
+    /// Path below the cache's root, relative and clean (`.` for the root).
+    pub source: String,
+    /// Mounted read-only.
+    pub readonly: bool,
+    /// Owner uid of a new cache directory.
+    pub uid: Option<u32>,
+    /// Owner gid of a new cache directory.
+    pub gid: Option<u32>,
+    /// Permission bits of a new cache directory.
+    pub mode: Option<u32>,
+}
+
+/// `sharing=` of a cache mount.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CacheSharing {
+    /// Any number of steps use the directory at once (the default).
+    #[default]
+    Shared,
+    /// A step that finds the directory in use by another `private` or
+    /// `locked` step gets a fresh empty directory instead.
+    Private,
+    /// A step waits until no other `private` or `locked` step uses the
+    /// directory.
+    Locked,
 }
 
 /// Whose files a copy makes.
@@ -304,6 +382,7 @@ mod tests {
             user: String::new(),
             network: NetworkMode::None,
             hostname: "h".into(),
+            mounts: vec![],
         })
     }
 

@@ -205,6 +205,7 @@ mod tests {
                 user: String::new(),
                 network: NetworkMode::None,
                 hostname: "h".into(),
+                mounts: vec![],
             }),
             VertexMeta {
                 name: name.into(),

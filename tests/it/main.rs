@@ -10,3 +10,4 @@ mod build;
 mod differential;
 mod errors;
 mod run;
+mod run_mount;

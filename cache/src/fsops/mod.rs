@@ -535,3 +535,203 @@ pub fn is_dir(root: &Path, path: &str) -> Result<bool, Error> {
         .map_err(|e| Error::os("resolve", show(&comps), e))?;
     Ok(matches!(walked.end, End::Dir))
 }
+
+/// Where a mount target resolves inside `root` (through symlinks, in
+/// root, the last component too, as a sandbox resolves it), and how many
+/// of its trailing components do not exist there: the directories (or
+/// file) a sandbox creates to mount on. The path is relative to the root
+/// (`.` for the root); a missing tail is appended lexically. A
+/// non-directory in the way gives the path up to it and no missing part.
+pub fn resolve_missing(root: &Path, path: &str) -> Result<(String, usize), Error> {
+    let comps = clean(path);
+    let r = open_root(root)?;
+    let walked = r
+        .walk_path(&comps, true, None)
+        .map_err(|e| Error::os("resolve", show(&comps), e))?;
+    let mut names = walked.names();
+    let mut existing = names.len();
+    match walked.end {
+        End::Dir => {}
+        End::Leaf(name) => {
+            names.push(name);
+            existing += 1;
+        }
+        End::NotDir(name) => {
+            names.push(name);
+            existing += 1;
+        }
+        End::Missing(rest) => {
+            for comp in rest {
+                match comp.as_slice() {
+                    b"" | b"." => {}
+                    b".." => {
+                        names.pop();
+                        existing = existing.min(names.len());
+                    }
+                    _ => names.push(comp),
+                }
+            }
+        }
+    }
+    Ok((rel_string(&names)?, names.len() - existing))
+}
+
+/// Removes a mount stub: the empty directory, or empty regular file, at
+/// `path` inside `root`, where a sandbox made it to mount on. Nothing on
+/// the way is followed: a symlink (or anything but a directory) in place
+/// of a parent, a directory that is no longer empty, or a file with
+/// content, leaves everything as it is. The parent keeps its access and
+/// modification times. Returns whether the stub was removed.
+pub fn remove_stub(root: &Path, path: &str) -> Result<bool, Error> {
+    let comps = clean(path);
+    let Some((name, parents)) = comps.split_last() else {
+        return Ok(false);
+    };
+    let r = open_root(root)?;
+    let parent = match open_beneath(r.fd(), parents) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => return Ok(false),
+        Err(e) => return Err(Error::os("open directory", show(parents), e)),
+    };
+    let shown = show(&comps);
+    let name = OsStr::from_bytes(name);
+    let Some(st) = stat_at(parent.as_fd(), name).map_err(|e| Error::os("stat", &shown, e))? else {
+        return Ok(false);
+    };
+    let flags = if stat_is_dir(&st) {
+        let dir = match openat(
+            &parent,
+            name,
+            crate::layer::resolve::DIR_FLAGS,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => return Ok(false),
+            Err(e) => return Err(Error::os("open directory", &shown, e)),
+        };
+        let names = list_names(dir.as_fd()).map_err(|e| Error::os("read directory", &shown, e))?;
+        if !names.is_empty() {
+            return Ok(false);
+        }
+        UnlinkatFlags::RemoveDir
+    } else if is_reg(st.st_mode) && st.st_size == 0 {
+        UnlinkatFlags::NoRemoveDir
+    } else {
+        return Ok(false);
+    };
+    let times = fstat(&parent).map_err(|e| Error::os("stat", show(parents), e))?;
+    match unlinkat(&parent, name, flags) {
+        Ok(()) => {}
+        // Filled or replaced meanwhile: no longer a stub.
+        Err(Errno::ENOENT | Errno::ENOTEMPTY | Errno::EEXIST | Errno::EISDIR | Errno::ENOTDIR) => {
+            return Ok(false);
+        }
+        Err(e) => return Err(Error::os("remove", &shown, e)),
+    }
+    let atime = nix::sys::time::TimeSpec::new(times.st_atime, times.st_atime_nsec);
+    let mtime = nix::sys::time::TimeSpec::new(times.st_mtime, times.st_mtime_nsec);
+    nix::sys::stat::futimens(&parent, &atime, &mtime)
+        .map_err(|e| Error::os("restore the times of", show(parents), e))?;
+    Ok(true)
+}
+
+/// Opens `path` inside `root` (in-root resolution, symlinks followed
+/// inside the root, the last one too) as an `O_PATH` descriptor, `None`
+/// if it is missing. Mounting `/proc/self/fd/N` of it binds exactly what
+/// was resolved, whatever the tree does to its path afterwards.
+pub fn open_in_root(root: &Path, path: &str) -> Result<Option<OwnedFd>, Error> {
+    let comps = clean(path);
+    let r = open_root(root)?;
+    let walked = r
+        .walk_path(&comps, true, None)
+        .map_err(|e| Error::os("resolve", show(&comps), e))?;
+    let names = walked.names();
+    let leaf = match &walked.end {
+        End::Dir => None,
+        End::Leaf(name) => Some(name.clone()),
+        End::Missing(_) | End::NotDir(_) => return Ok(None),
+    };
+    let dir = walked
+        .into_dir(&r)
+        .map_err(|e| Error::os("open directory", show(&names), e))?;
+    let Some(name) = leaf else {
+        return Ok(Some(dir));
+    };
+    match openat(
+        &dir,
+        OsStr::from_bytes(&name),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(Error::os("open", show_with(&names, &name), e)),
+    }
+}
+
+#[cfg(test)]
+mod mount_stub_tests {
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    #[test]
+    fn missing_parts_of_mount_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        fs::write(root.join("f"), "x").unwrap();
+        symlink("/a", root.join("link")).unwrap();
+        symlink("../../../..", root.join("a/up")).unwrap();
+        let r = |p: &str| resolve_missing(root, p).unwrap();
+        assert_eq!(r("/a/b"), ("a/b".into(), 0));
+        assert_eq!(r("/a/b/c/d"), ("a/b/c/d".into(), 2));
+        assert_eq!(r("/ctx"), ("ctx".into(), 1));
+        // Symlinks resolve inside the root, never above it.
+        assert_eq!(r("/link/b/new"), ("a/b/new".into(), 1));
+        assert_eq!(r("/a/up/etc/x"), ("etc/x".into(), 2));
+        assert_eq!(r("/f"), ("f".into(), 0));
+        assert_eq!(r("/f/x"), ("f".into(), 0));
+        assert_eq!(r("/"), (".".into(), 0));
+    }
+
+    #[test]
+    fn stubs_go_only_when_empty_and_reached_without_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("p/empty")).unwrap();
+        fs::create_dir_all(root.join("p/full")).unwrap();
+        fs::write(root.join("p/full/x"), "x").unwrap();
+        fs::write(root.join("p/emptyfile"), "").unwrap();
+        fs::write(root.join("p/file"), "data").unwrap();
+        fs::create_dir(outside.path().join("victim")).unwrap();
+        symlink(outside.path(), root.join("escape")).unwrap();
+        let old = filetime::FileTime::from_unix_time(1_000_000, 5);
+        filetime::set_file_times(root.join("p"), old, old).unwrap();
+
+        assert!(remove_stub(root, "/p/empty").unwrap());
+        assert!(!root.join("p/empty").exists());
+        let md = fs::metadata(root.join("p")).unwrap();
+        assert_eq!(filetime::FileTime::from_last_modification_time(&md), old);
+        assert!(!remove_stub(root, "/p/full").unwrap());
+        assert!(remove_stub(root, "/p/emptyfile").unwrap());
+        assert!(!remove_stub(root, "/p/file").unwrap());
+        assert!(!remove_stub(root, "/p/missing").unwrap());
+        assert!(!remove_stub(root, "/escape/victim").unwrap());
+        assert!(outside.path().join("victim").is_dir());
+        assert!(!remove_stub(root, "/").unwrap());
+    }
+
+    #[test]
+    fn opens_in_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        symlink("/etc", root.join("sel")).unwrap();
+        assert!(open_in_root(root, "a/b").unwrap().is_some());
+        assert!(open_in_root(root, "sel").unwrap().is_none());
+        assert!(open_in_root(root, "missing").unwrap().is_none());
+    }
+}

@@ -316,7 +316,7 @@ pub(super) fn lower_copy(
 
 /// `--from`: a stage index, a stage name, or an image (semantics.md MS-3,
 /// MS-4).
-fn copy_source(
+pub(super) fn copy_source(
     l: &mut Lowering<'_>,
     ins: &Instruction,
     from: &Spanned<String>,

@@ -9,9 +9,11 @@
 
 mod config;
 mod copy;
+mod mount;
 mod run;
 mod scope;
 
+pub(crate) use mount::context_pattern;
 pub(crate) use run::PIPES_DIR;
 
 use std::collections::BTreeMap;
@@ -373,6 +375,19 @@ impl<'a> Lowering<'a> {
                     };
                     deps.extend(dep.filter(|&d| d < i));
                 }
+                // `RUN --mount=from=` names a stage (never an index).
+                if let Command::Run(r) = &ins.command {
+                    for m in &r.mounts {
+                        for name in mount::from_names(&m.value) {
+                            let name = name.to_lowercase();
+                            let dep = self
+                                .stages
+                                .iter()
+                                .position(|s| s.from.name.as_deref() == Some(name.as_str()));
+                            deps.extend(dep.filter(|&d| d < i));
+                        }
+                    }
+                }
             }
             stack.extend(deps.into_iter().filter(|&d| !seen[d]));
         }
@@ -619,7 +634,7 @@ impl<'a> Lowering<'a> {
                 }
                 st.history(format!("ARG {}", shown.join(" ")), true);
             }
-            Command::Run(r) => run::lower_run(self, st, ins, r)?,
+            Command::Run(r) => run::lower_run(self, st, ins, r, stage_index)?,
             Command::Copy(c) => copy::lower_copy(self, st, ins, c, stage_index, false)?,
             Command::Add(c) => copy::lower_copy(self, st, ins, c, stage_index, true)?,
             Command::Workdir(w) => copy::lower_workdir(self, st, ins, w)?,

@@ -16,10 +16,8 @@ pub(super) fn lower_run(
     st: &mut StageState,
     ins: &Instruction,
     r: &Run,
+    stage_index: usize,
 ) -> Result<()> {
-    if let Some(m) = r.mounts.first() {
-        return Err(at(m.span, lines(ins), "RUN --mount is not supported yet"));
-    }
     if let Some(s) = &r.security {
         return Err(at(
             s.span,
@@ -107,6 +105,7 @@ pub(super) fn lower_run(
         Some(s) => st.step_name(&format!("RUN {text} ({s})")),
         None => st.step_name(&format!("RUN {text}")),
     };
+    let (mounts, inputs) = super::mount::lower_mounts(l, st, ins, &r.mounts, stage_index)?;
     let op = Op::Exec(ExecOp {
         files: pipes,
         args: args.clone(),
@@ -116,10 +115,9 @@ pub(super) fn lower_run(
         user: st.config.config.user.clone(),
         network: NetworkMode::None,
         hostname: SANDBOX_HOSTNAME.to_string(),
+        mounts,
     });
-    st.vertex = l
-        .dag
-        .add(op, vec![st.vertex], l.vertex_meta(st.no_cache, name, ins));
+    st.vertex = l.dag.add(op, inputs, l.vertex_meta(st.no_cache, name, ins));
     st.history(run_history(st, &args), false);
     Ok(())
 }

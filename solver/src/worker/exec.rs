@@ -9,10 +9,11 @@ use kiln_cache::{Mountable, Snapshot};
 use kiln_executor::{EtcFile, Network, Process, Rootfs, SandboxSpec, Stdio, StdioSpec};
 use tokio_util::sync::CancellationToken;
 
-use super::RealWorker;
+use super::{Output, RealWorker, run_mount};
 use crate::error::{Error, Result};
 use crate::op::{ExecOp, Vertex, VertexId};
 use crate::progress::{Event, Stream};
+use crate::schedule::Resolved;
 
 /// Lines of output kept for the error report of a failed step.
 const TAIL_LINES: usize = 10;
@@ -42,11 +43,17 @@ impl RealWorker {
         id: VertexId,
         v: &Vertex,
         e: &ExecOp,
-        parent: Option<&Snapshot>,
+        inputs: &[Arc<Resolved<Output>>],
         started: Option<Instant>,
         cancel: &CancellationToken,
     ) -> Result<Snapshot> {
+        let parent = inputs.first().and_then(|r| r.output.snapshot());
         let active = self.store.prepare(parent)?;
+        // `--mount`s, made in a scratch directory declared first: locals
+        // drop in reverse order, so the mounts are undone before it goes.
+        let mount_dir = self.store.temp_dir()?;
+        let stubs = self.mount_stubs(&active, e, mount_dir.path())?;
+        let prepared = self.prepare_mounts(e, inputs, mount_dir.path(), v, cancel)?;
         // Heredoc scripts: written to a private directory, mounted
         // read-only in the sandbox's own /dev (so they never reach a layer).
         let pipes = self.store.temp_dir()?;
@@ -66,6 +73,7 @@ impl RealWorker {
                 },
             });
         }
+        mounts.extend(prepared.mounts.iter().cloned());
         let spec = SandboxSpec {
             rootfs: rootfs_of(active.mountable()),
             mount_point: active.mount_point(),
@@ -202,6 +210,8 @@ impl RealWorker {
                 tail: tail.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             });
         }
+        prepared.release();
+        run_mount::remove_stubs(&active.upper(), &stubs)?;
         Ok(self.store.commit(active)?)
     }
 }

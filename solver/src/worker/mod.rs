@@ -10,6 +10,7 @@ mod explain;
 mod file;
 mod http;
 mod mount;
+mod run_mount;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -267,17 +268,22 @@ impl Worker for RealWorker {
                 })
             }
             Op::Exec(e) => {
-                let key = op_key("exec", e, &input_keys);
-                let recipe = recipe("exec", e, None);
+                // A RUN without mounts keys on its root filesystem alone;
+                // each mount adds what it shows (run_mount::mount_keys).
+                let mounted = run_mount::mount_keys(e, inputs, &input_ids, v)?;
+                let mut keys: Vec<&Digest> = input_keys.iter().take(1).copied().collect();
+                keys.extend(&mounted);
+                let key = op_key("exec", e, &keys);
+                let sources = (!mounted.is_empty()).then(|| {
+                    let mut h = Hasher::new();
+                    for d in &mounted {
+                        h.update(d.bytes());
+                    }
+                    h.finish()
+                });
+                let recipe = recipe("exec", e, sources);
                 self.cached_or(id, v, key, recipe, cancel, |w, started| {
-                    w.run_exec(
-                        id,
-                        v,
-                        e,
-                        Self::fs_input(inputs, 0).as_ref(),
-                        started,
-                        cancel,
-                    )
+                    w.run_exec(id, v, e, inputs, started, cancel)
                 })
             }
             Op::Copy(c) => {

@@ -19,6 +19,58 @@ impl Drop for MountGuard {
     }
 }
 
+/// A path as overlayfs mount data carries it: `\\`, `,` and `:` (which
+/// separate options and layers) escaped with a backslash, so that a build
+/// context anywhere can be a layer.
+fn escape(p: &Path) -> String {
+    let mut out = String::new();
+    for c in p.display().to_string().chars() {
+        if matches!(c, '\\' | ',' | ':') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bind-mounts what `fd` (an `O_PATH` descriptor) refers to at `target`,
+/// read-only or not. The kernel binds that very object: nothing can swap
+/// a symlink into its path between resolving it and mounting it.
+pub(crate) fn bind_fd(
+    fd: &std::os::fd::OwnedFd,
+    target: &Path,
+    readonly: bool,
+) -> Result<MountGuard> {
+    use std::os::fd::AsRawFd;
+    let err = |source| Error::Mount {
+        target: target.to_path_buf(),
+        source,
+    };
+    let source = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    mount(
+        Some(source.as_path()),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(err)?;
+    let guard = MountGuard {
+        target: target.to_path_buf(),
+    };
+    if readonly {
+        mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(err)?;
+    }
+    Ok(guard)
+}
+
 /// overlayfs mount data is limited to a page.
 const MAX_MOUNT_DATA: usize = 4095;
 
@@ -57,13 +109,13 @@ pub(crate) fn overlay(
         return Ok(guard);
     }
     let mut data = String::new();
-    let lower_list: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+    let lower_list: Vec<String> = lowers.iter().map(|p| escape(p)).collect();
     let empty;
     let lower_list = if lower_list.is_empty() {
         // An overlay needs a lower; an empty directory stands for scratch.
         empty = target.with_extension("empty");
         std::fs::create_dir_all(&empty).map_err(|e| crate::error::io_err(&empty, e))?;
-        vec![empty.display().to_string()]
+        vec![escape(&empty)]
     } else {
         lower_list
     };
@@ -72,8 +124,8 @@ pub(crate) fn overlay(
     if let Some((upper, work)) = upper {
         data.push_str(&format!(
             ",upperdir={},workdir={}",
-            upper.display(),
-            work.display()
+            escape(upper),
+            escape(work)
         ));
     }
     if data.len() > MAX_MOUNT_DATA {
