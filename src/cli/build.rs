@@ -64,11 +64,21 @@ pub struct Args {
     /// `type=local`; `dest=-` writes tarballs to stdout.
     #[arg(short = 'o', long = "output")]
     output: Option<String>,
-    /// How many steps may run at once (default: the number of CPUs).
+    /// How many steps may run at once (default: twice the number of CPUs,
+    /// at least 4).
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
     /// The build context directory.
     context: PathBuf,
+}
+
+/// Steps spend much of their time waiting (on disk, on a network, in
+/// `sleep`) rather than computing, so one step per CPU would serialise
+/// independent stages on a small CI agent: four sleeping stages on two
+/// CPUs would take twice their critical path.
+fn default_jobs() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (2 * cpus).max(4)
 }
 
 /// Reads a Dockerfile (or stdin for `-`), returning the name to show and
@@ -215,9 +225,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
         tags: tags.clone(),
         dockerignore,
         explain_cache: args.explain_cache,
-        jobs: args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        jobs: args.jobs.unwrap_or_else(default_jobs),
     };
 
     let (tx, rx) = std::sync::mpsc::channel();

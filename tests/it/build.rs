@@ -565,7 +565,8 @@ fn independent_stages_run_in_parallel() {
     }
     k.write("Dockerfile", &df);
     let start = std::time::Instant::now();
-    k.build("par:1", &["--jobs", "4"]).ok();
+    // The default --jobs, on whatever cores CI has (2 there).
+    k.build("par:1", &[]).ok();
     let took = start.elapsed();
     assert!(
         took < std::time::Duration::from_secs(3),

@@ -20,7 +20,7 @@ use kiln_cache::{Digest, Hasher, Snapshot, Store};
 use kiln_executor::Sandbox;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{ContextIndex, index};
+use crate::context::{ContextIndex, index_cached};
 use crate::dockerignore::Patterns;
 use crate::error::{Error, Result};
 use crate::op::{Dag, Op, Vertex, VertexId};
@@ -251,7 +251,12 @@ impl Worker for RealWorker {
             Op::Context(_) => {
                 let started = self.started(id, v);
                 let r = match &self.context_root {
-                    Some(root) => index(root, &self.context_paths, self.ignore.as_deref()),
+                    Some(root) => index_cached(
+                        root,
+                        &self.context_paths,
+                        self.ignore.as_deref(),
+                        self.store.meta(),
+                    ),
                     None => Err(Error::Usage("this build has no context".into())),
                 };
                 if let Ok(idx) = &r {
