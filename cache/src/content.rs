@@ -130,14 +130,16 @@ impl BlobWriter {
                 actual: digest,
             });
         }
+        let dest = self.blobs.join(digest.hex());
+        if dest.is_file() {
+            // Someone stored the same bytes first; theirs is as good, and
+            // was made durable before it was renamed in, so this copy
+            // needs no fsync (every empty or repeated layer lands here).
+            return Ok((digest, size));
+        }
         tmp.as_file()
             .sync_all()
             .map_err(|e| io_err(&self.path, e))?;
-        let dest = self.blobs.join(digest.hex());
-        if dest.is_file() {
-            // Someone stored the same bytes first; theirs is as good.
-            return Ok((digest, size));
-        }
         let _ = fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o444));
         tmp.persist(&dest).map_err(|e| io_err(&dest, e.error))?;
         sync_dir(&self.blobs)?;

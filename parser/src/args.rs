@@ -229,39 +229,35 @@ fn parse_json(text: &str) -> Result<Json, ErrorKind> {
     }
 }
 
+/// A JSON array's strings as words; each points at the whole array, since
+/// BuildKit's nodes keep no finer position.
+fn json_words(items: Vec<String>, rest: Range<usize>) -> Parsed {
+    Parsed {
+        args: items
+            .into_iter()
+            .map(|value| Word {
+                value,
+                range: rest.clone(),
+            })
+            .collect(),
+        json: true,
+        child: None,
+    }
+}
+
 fn maybe_json(line: &str, rest: Range<usize>) -> Result<Parsed, (ErrorKind, Range<usize>)> {
     if rest.is_empty() {
         return Ok(Parsed::default());
     }
     match parse_json(&line[rest.clone()]).map_err(|k| (k, rest.clone()))? {
-        Json::Array(items) => Ok(Parsed {
-            args: items
-                .into_iter()
-                .map(|value| Word {
-                    value,
-                    range: rest.clone(),
-                })
-                .collect(),
-            json: true,
-            child: None,
-        }),
+        Json::Array(items) => Ok(json_words(items, rest)),
         Json::NotJson => Ok(one_string(line, rest)),
     }
 }
 
 fn maybe_json_to_list(line: &str, rest: Range<usize>) -> Result<Parsed, (ErrorKind, Range<usize>)> {
     match parse_json(&line[rest.clone()]).map_err(|k| (k, rest.clone()))? {
-        Json::Array(items) => Ok(Parsed {
-            args: items
-                .into_iter()
-                .map(|value| Word {
-                    value,
-                    range: rest.clone(),
-                })
-                .collect(),
-            json: true,
-            child: None,
-        }),
+        Json::Array(items) => Ok(json_words(items, rest)),
         Json::NotJson => Ok(whitespace_list(line, rest)),
     }
 }

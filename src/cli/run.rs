@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use kiln_cache::{ImageName, Mountable, Store};
-use kiln_executor::{EtcFile, ExitStatus, Network, Process, Rootfs, SandboxSpec, Stdio, StdioSpec};
+use kiln_cache::{ImageName, Store};
+use kiln_executor::{EtcFile, ExitStatus, Network, Process, SandboxSpec, Stdio, StdioSpec};
 
 use crate::exit::{self, Failure};
 
@@ -123,18 +123,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
     let active = store
         .prepare(snapshot.as_ref())
         .map_err(|e| run_failure(e.to_string()))?;
-    let rootfs = match active.mountable() {
-        Mountable::Overlay {
-            lowers,
-            upper,
-            work,
-        } => Rootfs::Overlay {
-            lowerdirs: lowers,
-            upperdir: upper,
-            workdir: work,
-        },
-        Mountable::Dir(d) => Rootfs::Dir(d),
-    };
+    let rootfs = kiln_solver::worker::rootfs_of(active.mountable());
     let spec = SandboxSpec {
         rootfs,
         mount_point: active.mount_point(),

@@ -18,7 +18,9 @@ use crate::schedule::Resolved;
 /// Lines of output kept for the error report of a failed step.
 const TAIL_LINES: usize = 10;
 
-pub(crate) fn rootfs_of(m: Mountable) -> Rootfs {
+/// The sandbox's view of a snapshot's mount description (the executor
+/// knows paths, not snapshots, so the mapping lives here).
+pub fn rootfs_of(m: Mountable) -> Rootfs {
     match m {
         Mountable::Overlay {
             lowers,
@@ -51,14 +53,27 @@ impl RealWorker {
         let active = self.store.prepare(parent)?;
         // `--mount`s, made in a scratch directory declared first: locals
         // drop in reverse order, so the mounts are undone before it goes.
-        let mount_dir = self.store.temp_dir()?;
-        let stubs = self.mount_stubs(&active, e, mount_dir.path())?;
-        let prepared = self.prepare_mounts(e, inputs, mount_dir.path(), v, cancel)?;
+        // Scratch directories are made only when needed: each costs a
+        // mkdir and a removal on every step's critical path.
+        let mount_dir = match e.mounts.is_empty() {
+            true => None,
+            false => Some(self.store.temp_dir()?),
+        };
+        let (stubs, prepared) = match &mount_dir {
+            Some(dir) => (
+                self.mount_stubs(&active, e, dir.path())?,
+                Some(self.prepare_mounts(e, inputs, dir.path(), v, cancel)?),
+            ),
+            None => (Vec::new(), None),
+        };
         // Heredoc scripts: written to a private directory, mounted
         // read-only in the sandbox's own /dev (so they never reach a layer).
-        let pipes = self.store.temp_dir()?;
         let mut mounts = Vec::new();
-        if !e.files.is_empty() {
+        let pipes = match e.files.is_empty() {
+            true => None,
+            false => Some(self.store.temp_dir()?),
+        };
+        if let Some(pipes) = &pipes {
             for (name, data) in &e.files {
                 let p = pipes.path().join(name);
                 std::fs::write(&p, data).map_err(|err| crate::error::io_err(&p, err))?;
@@ -73,7 +88,9 @@ impl RealWorker {
                 },
             });
         }
-        mounts.extend(prepared.mounts.iter().cloned());
+        if let Some(p) = &prepared {
+            mounts.extend(p.mounts.iter().cloned());
+        }
         let spec = SandboxSpec {
             rootfs: rootfs_of(active.mountable()),
             mount_point: active.mount_point(),
@@ -210,7 +227,9 @@ impl RealWorker {
                 tail: tail.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             });
         }
-        prepared.release();
+        if let Some(p) = prepared {
+            p.release();
+        }
         run_mount::remove_stubs(&active.upper(), &stubs)?;
         Ok(self.store.commit(active)?)
     }

@@ -6,6 +6,7 @@
 //! the process whatever happens.
 
 mod exec;
+pub use exec::rootfs_of;
 mod explain;
 mod file;
 mod http;
