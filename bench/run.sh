@@ -49,7 +49,7 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 if [ -z "${KILN:-}" ]; then
   log "cargo build --release --bin kiln"
   (cd "$REPO" && cargo build --release --quiet --bin kiln)
-  KILN="$REPO/target/release/kiln"
+  KILN="$REPO/target/x86_64-unknown-linux-gnu/release/kiln"
 fi
 [ -x "$KILN" ] || { echo "no kiln binary at $KILN" >&2; exit 1; }
 

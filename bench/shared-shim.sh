@@ -7,7 +7,7 @@
 # benchmark) and imports the base image again; everything else goes to the real
 # binary.
 #
-#   KILN_REAL=/work/main/target/release/kiln KILN_ROOT=/var/tmp/kiln-shared-bench \
+#   KILN_REAL=/work/main/target/x86_64-unknown-linux-gnu/release/kiln KILN_ROOT=/var/tmp/kiln-shared-bench \
 #   KILN_BASE_TAR=../shared/bench/state/benchbase-rootfs.tar \
 #   KILN=$PWD/bench/shared-shim.sh ../shared/bench/run.sh --quick --tools buildkit,kiln
 set -eu

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --locked
-kiln=./target/release/kiln
+kiln=./target/x86_64-unknown-linux-gnu/release/kiln  # see .cargo/config.toml
+install -m 0755 "$kiln" /usr/local/bin/kiln
 export KILN_ROOT="${KILN_ROOT:-/var/lib/kiln-demo}"
 rootfs=$(mktemp --suffix=.tar)
 trap 'rm -f "$rootfs"' EXIT

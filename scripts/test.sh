@@ -13,9 +13,11 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-status=0
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+rc=$(mktemp)
+trap 'rm -f "$log" "$rc"' EXIT
+# POSIX sh has no pipefail: cargo's status travels through a file.
+{ cargo test --workspace --locked --no-fail-fast 2>&1; echo $? >"$rc"; } | tee "$log"
+status=$(cat "$rc")
 # `cargo test` prints one result line per test binary; sum them up.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) g += $i } }
      /^[a-z]+ tests: [0-9]+ run, [0-9]+ failed/ { p += $3 - $5; f += $5 }
