@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS file_digests (
 ) WITHOUT ROWID;
 ";
 
+/// How stale a cache entry's `last_used` may get before a hit rewrites it.
+const LAST_USED_GRAIN_SECS: i64 = 3600;
+
 /// How long a directory's file digests are kept after its last use.
 const DIGEST_ROOT_TTL_SECS: i64 = 30 * 24 * 3600;
 
@@ -392,22 +395,28 @@ impl Meta {
     /// Looks up a build cache entry and marks it used.
     pub fn cache(&self, key: &Digest) -> Result<Option<Digest>> {
         let conn = self.conn();
-        let found: Option<String> = conn
+        let found: Option<(String, i64)> = conn
             .query_row(
-                "SELECT chain_id FROM cache WHERE key = ?1",
+                "SELECT chain_id, last_used FROM cache WHERE key = ?1",
                 [key.to_string()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(|e| self.db(e))?;
-        let Some(chain) = found else {
+        let Some((chain, last_used)) = found else {
             return Ok(None);
         };
-        conn.execute(
-            "UPDATE cache SET last_used = ?2 WHERE key = ?1",
-            params![key.to_string(), now()],
-        )
-        .map_err(|e| self.db(e))?;
+        // Each write is a WAL commit and an fsync; garbage collection
+        // counts in days, so a hit within the hour need not be recorded
+        // (a no-op rebuild then writes nothing).
+        let now = now();
+        if now.saturating_sub(last_used) >= LAST_USED_GRAIN_SECS {
+            conn.execute(
+                "UPDATE cache SET last_used = ?2 WHERE key = ?1",
+                params![key.to_string(), now],
+            )
+            .map_err(|e| self.db(e))?;
+        }
         chain
             .parse()
             .map(Some)
@@ -627,6 +636,33 @@ mod tests {
             m.setting_or_insert("snapshotter", "copy").unwrap(),
             "overlay"
         );
+    }
+
+    #[test]
+    fn cache_hits_refresh_last_used_coarsely() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Meta::open(&dir.path().join("meta.db")).unwrap();
+        let (k, c) = (Digest::of(b"k"), Digest::of(b"c"));
+        m.put_cache(&k, &c).unwrap();
+        let last_used = |m: &Meta| -> i64 {
+            m.conn()
+                .query_row("SELECT last_used FROM cache", [], |r| r.get(0))
+                .unwrap()
+        };
+        let set = |m: &Meta, t: i64| {
+            m.conn()
+                .execute("UPDATE cache SET last_used = ?1", [t])
+                .unwrap();
+        };
+        // Recent: a hit leaves the row alone (no write on a no-op build).
+        let recent = now() - 10;
+        set(&m, recent);
+        assert_eq!(m.cache(&k).unwrap(), Some(c));
+        assert_eq!(last_used(&m), recent);
+        // Stale: a hit records the use.
+        set(&m, now() - 2 * LAST_USED_GRAIN_SECS);
+        assert_eq!(m.cache(&k).unwrap(), Some(c));
+        assert!(last_used(&m) >= now() - 5);
     }
 
     fn file_row(path: &str, ino: u64, digest: &Digest) -> FileDigestRow {

@@ -60,11 +60,18 @@ impl Explainer {
         if step_name.is_empty() || std::fs::create_dir_all(&self.dir).is_err() {
             return;
         }
-        let tmp = self.slot(step_name).with_extension("tmp");
-        if let Ok(bytes) = serde_json::to_vec(recipe)
-            && std::fs::write(&tmp, bytes).is_ok()
-        {
-            let _ = std::fs::rename(&tmp, self.slot(step_name));
+        let Ok(bytes) = serde_json::to_vec(recipe) else {
+            return;
+        };
+        let slot = self.slot(step_name);
+        // A cached step usually has the recipe already: rewriting it would
+        // put file writes on every no-op rebuild.
+        if std::fs::read(&slot).is_ok_and(|old| old == bytes) {
+            return;
+        }
+        let tmp = slot.with_extension("tmp");
+        if std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, slot);
         }
     }
 }
