@@ -248,12 +248,43 @@ pub struct ContextIndex {
     pub bytes: u64,
     /// How many files were read and hashed.
     pub files_hashed: u64,
+    /// What each source pattern brought, entry by entry: kept so that
+    /// `--explain-cache` can name the file that changed.
+    listings: BTreeMap<String, Vec<Entry>>,
 }
 
 impl ContextIndex {
     /// Whether a real root-relative path is visible to the build.
     pub fn visible(&self, path: &str) -> bool {
         self.included.as_ref().is_none_or(|s| s.contains(path))
+    }
+
+    /// What the digest of these source patterns covers, per real path
+    /// relative to the root: type, permission bits, size, and content
+    /// digest or link target. Two such maps tell which files made two
+    /// digests differ.
+    pub fn file_facts<'a>(
+        &self,
+        patterns: impl IntoIterator<Item = &'a String>,
+    ) -> BTreeMap<String, String> {
+        let mut facts = BTreeMap::new();
+        for e in patterns
+            .into_iter()
+            .filter_map(|p| self.listings.get(p))
+            .flatten()
+        {
+            let what = match (&e.content, &e.link) {
+                (Some(d), _) => d.hex(),
+                (None, Some(l)) => format!("-> {l}"),
+                (None, None) => String::new(),
+            };
+            let path = if e.path.is_empty() { "." } else { &e.path };
+            facts.insert(
+                path.to_string(),
+                format!("{} {:o} {} {what}", e.kind as char, e.mode, e.size),
+            );
+        }
+        facts
     }
 }
 
@@ -494,6 +525,7 @@ fn index_with(
         };
         let mut h = Hasher::new();
         h.field(pattern.as_bytes());
+        let mut listing = Vec::new();
         for (m, mut entries) in matches {
             digests.fill(root, &mut entries, &mut idx)?;
             h.field(m.as_bytes());
@@ -519,7 +551,9 @@ fn index_with(
                     }
                 }
             }
+            listing.extend(entries);
         }
+        idx.listings.insert(pattern.clone(), listing);
         idx.sources.insert(pattern, Some(h.finish()));
     }
     if ignore.is_some() {

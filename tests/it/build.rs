@@ -716,8 +716,7 @@ fn explain_cache_tells_why_a_step_missed() {
         .build("x:1", &["--explain-cache", "--build-arg", "V=2"])
         .ok();
     assert!(
-        b.stderr
-            .contains("cache miss: the files this step copies changed"),
+        b.stderr.contains("cache miss: file changed: a.txt"),
         "{}",
         b.stderr
     );
@@ -739,4 +738,26 @@ fn explain_cache_tells_why_a_step_missed() {
         "{}",
         b.stderr
     );
+    // A directory copy names the files added, removed and re-moded in it.
+    k.write("Dockerfile", "FROM busybox:latest\nCOPY src /src\n");
+    k.write("src/keep", "k");
+    k.write("src/old", "o");
+    let chmod = |mode| {
+        let p = k.ctx().join("src/keep");
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    };
+    chmod(0o644);
+    k.build("x:1", &[]).ok();
+    std::fs::remove_file(k.ctx().join("src/old")).unwrap();
+    k.write("src/sub/new", "n");
+    chmod(0o600);
+    let b = k.build("x:1", &["--explain-cache"]).ok();
+    for why in [
+        "cache miss: file mode changed: src/keep (644 → 600)",
+        "cache miss: file removed: src/old",
+        "cache miss: directory added: src/sub",
+        "cache miss: file added: src/sub/new",
+    ] {
+        assert!(b.stderr.contains(why), "{why}: {}", b.stderr);
+    }
 }

@@ -3,15 +3,21 @@
 //! recorded per Dockerfile position; on a miss the recipe is compared with
 //! the one recorded last time and the first differences are told: the
 //! instruction, a variable, the base image, an earlier step, the files.
+//! For a copy from the context, the facts of each file it read are kept
+//! beside the recipe, so that a miss names the files that changed.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::context::ContextIndex;
 
 use kiln_cache::{Digest, Hasher};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What a step's key was made of.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Recipe {
     /// The op, as JSON (`{"exec": {...}}`).
     pub(crate) op: Value,
@@ -19,6 +25,25 @@ pub(crate) struct Recipe {
     pub(crate) inputs: Vec<(String, Digest)>,
     /// The content a COPY reads (context or another stage).
     pub(crate) sources: Option<Digest>,
+    /// For a copy from the context: where the files behind `sources`
+    /// can be listed. Listed only when they need recording.
+    #[serde(skip)]
+    pub(crate) files: Option<ContextFiles>,
+}
+
+/// The context files a copy reads: these source patterns of that index.
+#[derive(Debug, Clone)]
+pub(crate) struct ContextFiles {
+    pub(crate) index: Arc<ContextIndex>,
+    pub(crate) patterns: Vec<String>,
+}
+
+/// The files behind a recipe's `sources` digest: path to facts (see
+/// [`ContextIndex::file_facts`]).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct FileList {
+    sources: Option<Digest>,
+    files: BTreeMap<String, String>,
 }
 
 /// Where recipes are kept, and whether misses are explained.
@@ -50,9 +75,29 @@ impl Explainer {
     }
 
     /// The recipe recorded for this step last time.
-    pub(crate) fn previous(&self, step_name: &str) -> Option<Recipe> {
+    fn previous(&self, step_name: &str) -> Option<Recipe> {
         let bytes = std::fs::read(self.slot(step_name)).ok()?;
         serde_json::from_slice(&bytes).ok()
+    }
+
+    /// The files behind the recipe recorded last time, if they were
+    /// listed.
+    fn previous_files(&self, step_name: &str) -> Option<FileList> {
+        let bytes = std::fs::read(self.slot(step_name).with_extension("files")).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Why a step misses the cache, against what was recorded for it.
+    pub(crate) fn why(&self, step_name: &str, recipe: &Recipe) -> Vec<String> {
+        let old = self.previous(step_name);
+        let changed = match (&old, &recipe.files) {
+            (Some(old), Some(now)) if old.sources != recipe.sources => self
+                .previous_files(step_name)
+                .filter(|l| l.sources == old.sources)
+                .map(|l| diff_files(&l.files, &now.index.file_facts(&now.patterns))),
+            _ => None,
+        };
+        explain(old.as_ref(), recipe, changed)
     }
 
     /// Records a step's recipe; a failure only loses explanations.
@@ -66,14 +111,87 @@ impl Explainer {
         let slot = self.slot(step_name);
         // A cached step usually has the recipe already: rewriting it would
         // put file writes on every no-op rebuild.
-        if std::fs::read(&slot).is_ok_and(|old| old == bytes) {
+        let old = std::fs::read(&slot).ok();
+        if old.as_ref().is_some_and(|old| *old == bytes) {
             return;
         }
-        let tmp = slot.with_extension("tmp");
-        if std::fs::write(&tmp, bytes).is_ok() {
-            let _ = std::fs::rename(&tmp, slot);
+        let list = slot.with_extension("files");
+        match &recipe.files {
+            Some(files) => {
+                let old_sources = old
+                    .and_then(|b| serde_json::from_slice::<Recipe>(&b).ok())
+                    .map(|r| r.sources);
+                if old_sources != Some(recipe.sources) || !list.exists() {
+                    let l = FileList {
+                        sources: recipe.sources,
+                        files: files.index.file_facts(&files.patterns),
+                    };
+                    if let Ok(b) = serde_json::to_vec(&l) {
+                        write_atomic(&list, &b);
+                    }
+                }
+            }
+            None => {
+                let _ = std::fs::remove_file(&list);
+            }
         }
+        write_atomic(&slot, &bytes);
     }
+}
+
+/// Replaces a file whole, or leaves it as it was.
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) {
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, bytes).is_ok() {
+        let _ = std::fs::rename(&tmp, path);
+    }
+}
+
+/// How many changed files a miss names before it summarises the rest.
+const FILES_SHOWN: usize = 5;
+
+/// The files that differ between two listings, in path order.
+fn diff_files(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<String> {
+    let kind = |facts: &str| match facts.as_bytes().first() {
+        Some(b'd') => "directory",
+        Some(b'l') => "symlink",
+        Some(b'f') => "file",
+        _ => "special file",
+    };
+    let mode = |facts: &str| facts.split(' ').nth(1).unwrap_or("").to_string();
+    let mut changes = Vec::new();
+    let mut paths: Vec<&String> = old.keys().chain(new.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    for path in paths {
+        let line = match (old.get(path), new.get(path)) {
+            (None, Some(n)) => format!("{} added: {path}", kind(n)),
+            (Some(o), None) => format!("{} removed: {path}", kind(o)),
+            (Some(o), Some(n)) if o == n => continue,
+            (Some(o), Some(n)) if kind(o) != kind(n) => {
+                format!("{path} changed from a {} to a {}", kind(o), kind(n))
+            }
+            (Some(o), Some(n)) => {
+                let (om, nm) = (mode(o), mode(n));
+                let rest = |f: &str| f.splitn(3, ' ').nth(2).unwrap_or("").to_string();
+                if rest(o) == rest(n) {
+                    format!("{} mode changed: {path} ({om} → {nm})", kind(n))
+                } else if om == nm {
+                    format!("{} changed: {path}", kind(n))
+                } else {
+                    format!("{} changed: {path} (and its mode, {om} → {nm})", kind(n))
+                }
+            }
+            (None, None) => continue,
+        };
+        changes.push(line);
+    }
+    if changes.len() > FILES_SHOWN {
+        let more = changes.len() - FILES_SHOWN;
+        changes.truncate(FILES_SHOWN);
+        changes.push(format!("and {more} more changed files"));
+    }
+    changes
 }
 
 fn short(v: &Value) -> String {
@@ -102,8 +220,8 @@ fn env_map(v: &Value) -> std::collections::BTreeMap<String, String> {
 }
 
 /// Why `new` misses where `old` was cached: the differences, most
-/// telling first.
-pub(crate) fn explain(old: Option<&Recipe>, new: &Recipe) -> Vec<String> {
+/// telling first. `files`: the copied files that changed, when known.
+fn explain(old: Option<&Recipe>, new: &Recipe, files: Option<Vec<String>>) -> Vec<String> {
     let Some(old) = old else {
         return vec!["cache miss: no earlier build of this step is known".to_string()];
     };
@@ -139,7 +257,10 @@ pub(crate) fn explain(old: Option<&Recipe>, new: &Recipe) -> Vec<String> {
         _ => why.push("the instruction changed".to_string()),
     }
     if old.sources != new.sources {
-        why.push("the files this step copies changed".to_string());
+        match files.filter(|f| !f.is_empty()) {
+            Some(files) => why.extend(files),
+            None => why.push("the files this step copies changed".to_string()),
+        }
     }
     for (i, (name, id)) in new.inputs.iter().enumerate() {
         if name.starts_with("[internal] load build context") {
@@ -175,6 +296,7 @@ mod tests {
                 Digest::of(input),
             )],
             sources: None,
+            files: None,
         }
     }
 
@@ -182,28 +304,85 @@ mod tests {
     fn tells_what_changed() {
         let a = recipe(&["V=1", "PATH=/bin"], "make", b"base");
         assert_eq!(
-            explain(Some(&a), &recipe(&["V=2", "PATH=/bin"], "make", b"base")),
+            explain(
+                Some(&a),
+                &recipe(&["V=2", "PATH=/bin"], "make", b"base"),
+                None
+            ),
             vec!["cache miss: variable V changed: \"1\" → \"2\""]
         );
         let why = explain(
             Some(&a),
             &recipe(&["V=1", "PATH=/bin"], "make all", b"base"),
+            None,
         );
         assert_eq!(why.len(), 1);
         assert!(why[0].starts_with("cache miss: args changed"), "{why:?}");
         assert_eq!(
             explain(
                 Some(&a),
-                &recipe(&["V=1", "PATH=/bin"], "make", b"new base")
+                &recipe(&["V=1", "PATH=/bin"], "make", b"new base"),
+                None
             ),
             vec!["cache miss: its input changed: [1/2] FROM docker.io/library/busybox:latest"]
         );
         assert_eq!(
-            explain(Some(&a), &a),
+            explain(Some(&a), &a, None),
             vec![
                 "cache miss: same inputs as before, but the cache entry is gone (pruned, or the earlier build failed)"
             ]
         );
-        assert!(explain(None, &a)[0].contains("no earlier build"));
+        assert!(explain(None, &a, None)[0].contains("no earlier build"));
+    }
+
+    fn listing(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries
+            .iter()
+            .map(|(p, f)| (p.to_string(), f.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn names_the_files_that_changed() {
+        let old = listing(&[
+            (".", "d 755 0 "),
+            ("a.txt", "f 644 3 aa"),
+            ("b.sh", "f 644 5 bb"),
+            ("gone", "f 644 1 cc"),
+            ("link", "l 777 0 -> a.txt"),
+            ("both", "f 600 1 dd"),
+        ]);
+        let new = listing(&[
+            (".", "d 755 0 "),
+            ("a.txt", "f 644 4 ab"),
+            ("b.sh", "f 755 5 bb"),
+            ("link", "f 644 0 ee"),
+            ("new/", "d 755 0 "),
+            ("both", "f 644 2 de"),
+        ]);
+        assert_eq!(
+            diff_files(&old, &new),
+            vec![
+                "file changed: a.txt",
+                "file mode changed: b.sh (644 → 755)",
+                "file changed: both (and its mode, 600 → 644)",
+                "file removed: gone",
+                "link changed from a symlink to a file",
+                "and 1 more changed files",
+            ]
+        );
+        assert!(diff_files(&old, &old).is_empty());
+        let mut recipe_new = recipe(&[], "true", b"base");
+        recipe_new.sources = Some(Digest::of(b"new"));
+        let mut recipe_old = recipe_new.clone();
+        recipe_old.sources = Some(Digest::of(b"old"));
+        assert_eq!(
+            explain(Some(&recipe_old), &recipe_new, Some(diff_files(&old, &new)))[0],
+            "cache miss: file changed: a.txt"
+        );
+        assert_eq!(
+            explain(Some(&recipe_old), &recipe_new, None),
+            vec!["cache miss: the files this step copies changed"]
+        );
     }
 }

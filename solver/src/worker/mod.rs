@@ -219,6 +219,7 @@ impl Worker for RealWorker {
                 .map(|(i, d)| (dag.vertex(*i).meta.name.clone(), *d))
                 .collect(),
             sources,
+            files: None,
         };
         match &v.op {
             Op::Scratch => Ok(Resolved {
@@ -309,7 +310,13 @@ impl Worker for RealWorker {
                     Some(Output::Fs(s)) => file::Source::Snapshot(s.clone()),
                     None => file::Source::Snapshot(None),
                 };
-                let recipe = recipe("copy", c, Some(source_key));
+                let mut recipe = recipe("copy", c, Some(source_key));
+                if let Some(Output::Context(idx)) = inputs.get(1).map(|r| &r.output) {
+                    recipe.files = Some(explain::ContextFiles {
+                        index: idx.clone(),
+                        patterns: c.sources.clone(),
+                    });
+                }
                 if c.urls.is_empty() {
                     let key = op_key("copy", c, &[&input_ids[0], &source_key]);
                     return self.cached_or(id, v, key, recipe, cancel, |w, _| {
@@ -448,7 +455,7 @@ impl RealWorker {
             let why = if v.meta.no_cache {
                 vec!["cache miss: the cache is off for this step".to_string()]
             } else {
-                explain::explain(x.previous(&v.meta.name).as_ref(), &recipe)
+                x.why(&v.meta.name, &recipe)
             };
             for text in why {
                 self.progress.send(Event::Status {
