@@ -211,7 +211,11 @@ impl ImageName {
     /// The full form, e.g. `docker.io/library/busybox:latest`: the key in
     /// the store.
     pub fn full(&self) -> String {
-        let mut s = format!("{}/{}", self.registry, self.repository);
+        self.with_tag_and_digest(format!("{}/{}", self.registry, self.repository))
+    }
+
+    /// `repository` with `:tag` and `@digest` as given.
+    fn with_tag_and_digest(&self, mut s: String) -> String {
         if let Some(t) = &self.tag {
             s.push(':');
             s.push_str(t);
@@ -258,16 +262,7 @@ impl ImageName {
 
     /// The familiar form with the tag, e.g. `busybox:latest`.
     pub fn familiar(&self) -> String {
-        let mut s = self.familiar_repository();
-        if let Some(t) = &self.tag {
-            s.push(':');
-            s.push_str(t);
-        }
-        if let Some(d) = &self.digest {
-            s.push('@');
-            s.push_str(d);
-        }
-        s
+        self.with_tag_and_digest(self.familiar_repository())
     }
 }
 

@@ -250,6 +250,12 @@ impl Store {
                 layer::diff_dirs(&lower, &active.upper(), &mut w)?;
             }
         }
+        let diff_id = self.commit_plain_layer(w)?;
+        self.place(active.parent.as_ref(), &diff_id, &active.upper())
+    }
+
+    /// Stores an uncompressed layer tar: its blob is its diff ID.
+    fn commit_plain_layer(&self, w: crate::content::BlobWriter) -> Result<Digest> {
         let (diff_id, size) = w.commit(None)?;
         self.meta.put_layer(&LayerRow {
             diff_id,
@@ -257,7 +263,7 @@ impl Store {
             media_type: LAYER_TAR.to_string(),
             size,
         })?;
-        self.place(active.parent.as_ref(), &diff_id, &active.upper())
+        Ok(diff_id)
     }
 
     /// Moves a finished tree into `snapshots/<id>/fs` and records it.
@@ -402,14 +408,7 @@ impl Store {
             .map_err(|e| Error::Import(format!("reading the archive: {e}")))?;
         std::io::copy(&mut decoded, &mut w)
             .map_err(|e| Error::Import(format!("reading the archive: {e}")))?;
-        let (diff_id, size) = w.commit(None)?;
-        self.meta.put_layer(&LayerRow {
-            diff_id,
-            blob: diff_id,
-            media_type: LAYER_TAR.to_string(),
-            size,
-        })?;
-        Ok(diff_id)
+        self.commit_plain_layer(w)
     }
 
     /// `kiln import`: a root filesystem tarball becomes a one-layer image.

@@ -11,17 +11,7 @@ use crate::op::{
 /// Lexically cleans an absolute path (`/a/./b/../c` is `/a/c`), never
 /// climbing above `/`.
 pub(crate) fn clean_abs(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in path.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    format!("/{}", crate::context::clean_rel(path))
 }
 
 /// Joins a destination with the working directory, keeping a trailing

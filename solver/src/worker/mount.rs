@@ -42,13 +42,18 @@ pub(crate) fn bind_fd(
     readonly: bool,
 ) -> Result<MountGuard> {
     use std::os::fd::AsRawFd;
+    let source = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    bind(&source, target, readonly)
+}
+
+/// Bind-mounts `source` at `target`, read-only or not.
+fn bind(source: &Path, target: &Path, readonly: bool) -> Result<MountGuard> {
     let err = |source| Error::Mount {
         target: target.to_path_buf(),
         source,
     };
-    let source = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
     mount(
-        Some(source.as_path()),
+        Some(source),
         target,
         None::<&str>,
         MsFlags::MS_BIND,
@@ -58,6 +63,7 @@ pub(crate) fn bind_fd(
     let guard = MountGuard {
         target: target.to_path_buf(),
     };
+    // A bind mount takes no flags when it is made: read-only is a remount.
     if readonly {
         mount(
             None::<&str>,
@@ -87,26 +93,7 @@ pub(crate) fn overlay(
         source,
     };
     if upper.is_none() && lowers.len() == 1 {
-        mount(
-            Some(lowers[0].as_path()),
-            target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(err)?;
-        let guard = MountGuard {
-            target: target.to_path_buf(),
-        };
-        mount(
-            None::<&str>,
-            target,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-        .map_err(err)?;
-        return Ok(guard);
+        return bind(&lowers[0], target, true);
     }
     let mut data = String::new();
     let lower_list: Vec<String> = lowers.iter().map(|p| escape(p)).collect();
