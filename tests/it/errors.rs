@@ -290,3 +290,32 @@ fn kill_9_leaves_nothing_behind() {
     require_root!();
     interrupted_build_leaves_nothing_behind(nix::sys::signal::Signal::SIGKILL, 41);
 }
+
+#[test]
+fn a_failing_step_cancels_the_steps_running_beside_it() {
+    require_root!();
+    let k = Kiln::new();
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest AS a\nRUN sleep 51 && echo a > /a\nFROM busybox:latest AS b\nRUN sleep 1; exit 3\nFROM busybox:latest\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+    );
+    let b = k.build("fail:1", &[]);
+    assert_eq!(b.code, 1, "{}", b.stderr);
+    assert!(b.stderr.contains("exit code: 3"), "{}", b.stderr);
+    assert!(b.stderr.contains("CANCELED"), "{}", b.stderr);
+    // kiln returns only once the sibling's sandbox is gone.
+    let sleeping = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 51"])
+        .status()
+        .unwrap()
+        .success();
+    assert!(!sleeping, "the cancelled step outlived the build");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(k.root().to_str().unwrap()), "{mounts}");
+    let tmp: Vec<_> = std::fs::read_dir(k.root().join("tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(tmp.is_empty(), "left in tmp: {tmp:?}");
+}
