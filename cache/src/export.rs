@@ -168,8 +168,15 @@ pub fn write_docker_archive(
 
 /// Writes the image's root filesystem into `dest` (created if missing),
 /// applying its layers in order. Paths stay inside `dest`: symlinks in the
-/// image are data, never followed out of it.
-pub fn write_rootfs_dir(store: &Store, image: &Image, dest: &Path) -> Result<()> {
+/// image are data, never followed out of it. With `epoch`
+/// (`SOURCE_DATE_EPOCH`), every entry under `dest` gets that mtime, as
+/// BuildKit's local exporter gives it to every file it writes.
+pub fn write_rootfs_dir(
+    store: &Store,
+    image: &Image,
+    dest: &Path,
+    epoch: Option<i64>,
+) -> Result<()> {
     std::fs::create_dir_all(dest).map_err(|e| io_err(dest, e))?;
     for l in &image.layers {
         let f = store.content().open(&l.digest)?;
@@ -179,16 +186,47 @@ pub fn write_rootfs_dir(store: &Store, image: &Image, dest: &Path) -> Result<()>
             ApplyMode::Merged,
         )?;
     }
+    if let Some(t) = epoch {
+        set_mtimes(dest, t)?;
+    }
     Ok(())
 }
 
-/// The image's root filesystem as one tar stream.
-pub fn write_rootfs_tar(store: &Store, image: &Image, out: impl Write) -> Result<()> {
+/// Sets the times of everything below `root` (symlinks themselves, never
+/// what they point at).
+fn set_mtimes(root: &Path, secs: i64) -> Result<()> {
+    use nix::sys::stat::{UtimensatFlags, utimensat};
+    let t = nix::sys::time::TimeSpec::new(secs, 0);
+    for e in walkdir::WalkDir::new(root).min_depth(1) {
+        let e = e.map_err(|e| {
+            let path = e.path().unwrap_or(root).to_path_buf();
+            io_err(&path, e.into())
+        })?;
+        utimensat(
+            nix::fcntl::AT_FDCWD,
+            e.path(),
+            &t,
+            &t,
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(|errno| io_err(e.path(), errno.into()))?;
+    }
+    Ok(())
+}
+
+/// The image's root filesystem as one tar stream; `epoch` as for
+/// [`write_rootfs_dir`].
+pub fn write_rootfs_tar(
+    store: &Store,
+    image: &Image,
+    out: impl Write,
+    epoch: Option<i64>,
+) -> Result<()> {
     let tmp = store.temp_dir()?;
     let tree = tmp.path().join("rootfs");
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).map_err(|e| io_err(&empty, e))?;
-    write_rootfs_dir(store, image, &tree)?;
+    write_rootfs_dir(store, image, &tree, epoch)?;
     layer::diff_dirs(&empty, &tree, out)?;
     Ok(())
 }

@@ -213,7 +213,7 @@ fn destination_symlinks_stay_in_the_destination_root() {
     assert!(inside.join("sub/g").is_file());
     assert!(inside.join("passwd").is_file());
     assert_eq!(fs::read(inside.join("secret")).unwrap(), b"payload\n");
-    fsops::mkdir_all(&a.dst, "/z/wd/../wd2", (0, 0)).unwrap();
+    fsops::mkdir_all(&a.dst, "/z/wd/../wd2", (0, 0), None).unwrap();
     assert!(inside.join("wd2").is_dir());
     fsops::write_file(&a.dst, "/w/heredoc", b"h", 0o644, (0, 0)).unwrap();
     assert!(inside.join("heredoc").is_file());
@@ -248,7 +248,7 @@ fn symlink_loops_fail_cleanly() {
     loops(fsops::copy(&a.src, &["l1".into()], &a.dst, "/x", &ROOT).map(drop));
     loops(fsops::copy(&a.src, &["f".into()], &a.dst, "/l1/", &ROOT).map(drop));
     loops(fsops::copy(&a.src, &["f".into()], &a.dst, "/l1", &ROOT).map(drop));
-    loops(fsops::mkdir_all(&a.dst, "/l2/x", (0, 0)));
+    loops(fsops::mkdir_all(&a.dst, "/l2/x", (0, 0), None));
     loops(fsops::is_dir(&a.dst, "/l1").map(drop));
     loops(fsops::read_file(&a.dst, "/l1", 10).map(drop));
     loops(fsops::write_file(&a.dst, "/l1/f", b"", 0o644, (0, 0)));

@@ -123,26 +123,37 @@ fn mkdir_all_rules() {
     require_root!();
     let tmp = tree();
     let r = tmp.path();
-    fsops::mkdir_all(r, "/w/x/y", (1000, 1001)).unwrap();
+    fsops::mkdir_all(r, "/w/x/y", (1000, 1001), None).unwrap();
     for p in ["w", "w/x", "w/x/y"] {
         let m = fs::metadata(r.join(p)).unwrap();
         assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (1000, 1001, 0o755));
     }
     lchown(r.join("dir"), Some(5), Some(6)).unwrap();
     chmod(&r.join("dir"), 0o700);
-    fsops::mkdir_all(r, "/dir/new", (1, 1)).unwrap();
+    fsops::mkdir_all(r, "/dir/new", (1, 1), None).unwrap();
     let m = fs::metadata(r.join("dir")).unwrap();
     assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (5, 6, 0o700));
     assert_eq!(fs::metadata(r.join("dir/new")).unwrap().uid(), 1);
-    fsops::mkdir_all(r, "/", (1, 1)).unwrap();
+    fsops::mkdir_all(r, "/", (1, 1), None).unwrap();
     // Through a symlink, in root.
-    fsops::mkdir_all(r, "/xlink/made", (0, 0)).unwrap();
+    fsops::mkdir_all(r, "/xlink/made", (0, 0), None).unwrap();
     assert!(r.join("real/made").is_dir());
-    let err = fsops::mkdir_all(r, "/a.txt", (0, 0)).unwrap_err();
+    let err = fsops::mkdir_all(r, "/a.txt", (0, 0), None).unwrap_err();
     assert_eq!(err.to_string(), "mkdir /a.txt: not a directory");
     assert!(!kiln_cache::Error::from(err).is_infrastructure());
-    let err = fsops::mkdir_all(r, "/a.txt/below", (0, 0)).unwrap_err();
+    let err = fsops::mkdir_all(r, "/a.txt/below", (0, 0), None).unwrap_err();
     assert_eq!(err.to_string(), "mkdir /a.txt: not a directory");
+    // SOURCE_DATE_EPOCH: what it makes gets the time, parents made on the
+    // way too (after their children); what existed keeps its own.
+    fsops::mkdir_all(r, "/dir/e1/e2", (0, 0), Some(1_000_000_000)).unwrap();
+    for p in ["dir/e1", "dir/e1/e2"] {
+        assert_eq!(
+            fs::metadata(r.join(p)).unwrap().mtime(),
+            1_000_000_000,
+            "{p}"
+        );
+    }
+    assert_ne!(fs::metadata(r.join("dir")).unwrap().mtime(), 1_000_000_000);
 }
 
 /// Bounded reads of /etc/passwd-like files (H-USER).

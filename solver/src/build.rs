@@ -46,6 +46,8 @@ pub struct BuildResult {
     pub config: ImageConfig,
     /// Warnings for the user.
     pub warnings: Vec<String>,
+    /// `SOURCE_DATE_EPOCH`, for exporters that date files.
+    pub epoch: Option<i64>,
 }
 
 /// Looks base images up in the store.
@@ -99,6 +101,29 @@ impl Internal<'_> {
             }),
         }
         r
+    }
+}
+
+/// Dates the image and its new history entries: now, or at
+/// `SOURCE_DATE_EPOCH`. With the epoch, inherited entries dated after it
+/// are brought back to it too (as BuildKit's exporter does), so that the
+/// same inputs give the same image, byte for byte.
+fn stamp_times(config: &mut ImageConfig, epoch: Option<i64>) {
+    let at = epoch.and_then(|t| chrono::DateTime::from_timestamp(t, 0));
+    let stamp = match at {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        None => now_rfc3339(),
+    };
+    config.created = Some(stamp.clone());
+    for h in &mut config.history {
+        let later = match (&h.created, at) {
+            (None, _) => true,
+            (Some(c), Some(t)) => chrono::DateTime::parse_from_rfc3339(c).is_ok_and(|c| c > t),
+            (Some(_), None) => false,
+        };
+        if later {
+            h.created = Some(stamp.clone());
+        }
     }
 }
 
@@ -214,11 +239,7 @@ pub async fn build(
             ),
         });
     }
-    let now = now_rfc3339();
-    config.created = Some(now.clone());
-    for h in config.history.iter_mut().filter(|h| h.created.is_none()) {
-        h.created = Some(now.clone());
-    }
+    stamp_times(&mut config, lowered.epoch);
     let image = internal.step("exporting to image", |p, v| {
         p.send(Event::Status {
             vertex: v,
@@ -241,5 +262,6 @@ pub async fn build(
         image,
         config,
         warnings,
+        epoch: lowered.epoch,
     })
 }

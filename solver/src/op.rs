@@ -256,6 +256,10 @@ pub struct MkdirOp {
     pub path: String,
     /// Owner for created directories (the stage's USER), unresolved.
     pub user: String,
+    /// `SOURCE_DATE_EPOCH`: the mtime of created directories. Left out of
+    /// the key when unset, so that keys made before it existed hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<i64>,
 }
 
 /// Metadata beside a vertex: how to show it, where it came from.

@@ -255,7 +255,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
     let _ = drawing.join();
     match result {
         Ok(r) => {
-            output.write(&store_for_output, &r.image, &tags)?;
+            output.write(&store_for_output, &r.image, &tags, r.epoch)?;
             if let Some(path) = &args.iidfile {
                 write_atomic(path, r.image.config.to_string().as_bytes())?;
             }
@@ -328,6 +328,7 @@ impl Output {
         store: &Store,
         id: &kiln_cache::ImageId,
         tags: &[ImageName],
+        epoch: Option<i64>,
     ) -> Result<(), Failure> {
         use kiln_cache::export;
         if matches!(self, Output::Image) {
@@ -359,9 +360,11 @@ impl Output {
         match self {
             Output::Image => Ok(()),
             Output::Local(dir) => {
-                export::write_rootfs_dir(store, &image, dir).map_err(Failure::from)
+                export::write_rootfs_dir(store, &image, dir, epoch).map_err(Failure::from)
             }
-            Output::Tar(dest) => to_file(dest, &|w| export::write_rootfs_tar(store, &image, w)),
+            Output::Tar(dest) => {
+                to_file(dest, &|w| export::write_rootfs_tar(store, &image, w, epoch))
+            }
             Output::Oci(dest) => {
                 to_file(dest, &|w| export::write_oci_archive(store, &image, tags, w))
             }

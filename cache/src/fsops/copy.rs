@@ -69,6 +69,7 @@ pub(super) fn copy(
         mode: opts.mode.map_or(0o755, |m| m.apply(0o755, true) & 0o777),
         uid,
         gid,
+        mtime: None,
     };
     let comps = clean(dest);
     // The destination (with `/`) or its parent exists before the

@@ -394,13 +394,20 @@ pub fn copy_filtered(
 /// WORKDIR: creates `path` (absolute, inside root) and missing parents,
 /// 0755, owned by `owner`; existing directories keep their owner and mode
 /// (WD-1); an existing non-directory is an error. Symlinks on the way are
-/// followed inside the root.
-pub fn mkdir_all(root: &Path, path: &str, owner: (u32, u32)) -> Result<(), Error> {
+/// followed inside the root. `mtime` (Unix seconds, from
+/// `SOURCE_DATE_EPOCH`) stamps the directories it makes.
+pub fn mkdir_all(
+    root: &Path,
+    path: &str,
+    owner: (u32, u32),
+    mtime: Option<i64>,
+) -> Result<(), Error> {
     let r = open_root(root)?;
     let new = NewDir {
         mode: 0o755,
         uid: owner.0,
         gid: owner.1,
+        mtime,
     };
     make_dirs(&r, &clean(path), new).map(drop)
 }

@@ -138,6 +138,27 @@ impl Root {
         follow_last: bool,
         create: Option<NewDir>,
     ) -> nix::Result<Walked> {
+        let mut made = Vec::new();
+        let walked = self.walk_creating(comps, follow_last, create, &mut made)?;
+        // Times go on last: making a child changes its parent's mtime.
+        if let Some(t) = create.and_then(|c| c.mtime) {
+            let t = nix::sys::time::TimeSpec::new(t, 0);
+            for fd in &made {
+                nix::sys::stat::futimens(fd, &t, &t)?;
+            }
+        }
+        Ok(walked)
+    }
+
+    /// [`Self::walk_path`], keeping in `made` the directories it made
+    /// when they get a set mtime.
+    fn walk_creating<C: AsRef<[u8]>>(
+        &self,
+        comps: &[C],
+        follow_last: bool,
+        create: Option<NewDir>,
+        made: &mut Vec<OwnedFd>,
+    ) -> nix::Result<Walked> {
         let mut stack: Vec<(OwnedFd, Vec<u8>)> = Vec::new();
         let mut queue: VecDeque<Vec<u8>> = comps.iter().map(|c| c.as_ref().to_vec()).collect();
         let mut links = 0;
@@ -200,6 +221,9 @@ impl Root {
                                 Some(Gid::from_raw(new.gid)),
                             )?;
                             fchmod(&fd, Mode::from_bits_truncate(new.mode))?;
+                            if new.mtime.is_some() {
+                                made.push(fd.try_clone().map_err(|_| Errno::EMFILE)?);
+                            }
                             stack.push((fd, comp));
                         }
                         Err(Errno::EEXIST) if retries < 8 => {
@@ -225,6 +249,9 @@ pub(crate) struct NewDir {
     pub(crate) uid: u32,
     /// Group.
     pub(crate) gid: u32,
+    /// Modification time (Unix seconds), for reproducible builds; `None`:
+    /// the time of making.
+    pub(crate) mtime: Option<i64>,
 }
 
 impl NewDir {
@@ -233,6 +260,7 @@ impl NewDir {
         mode: 0o755,
         uid: 0,
         gid: 0,
+        mtime: None,
     };
 }
 

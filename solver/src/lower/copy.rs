@@ -413,6 +413,7 @@ pub(super) fn lower_workdir(
     let op = Op::Mkdir(MkdirOp {
         path: path.clone(),
         user: st.config.config.user.clone(),
+        mtime: l.epoch,
     });
     st.vertex = l
         .dag

@@ -76,6 +76,9 @@ pub struct Lowered {
     pub base_images: Vec<String>,
     /// Warnings for the user.
     pub warnings: Vec<String>,
+    /// `SOURCE_DATE_EPOCH` (Unix seconds): the image's creation time and
+    /// that of its new history entries.
+    pub epoch: Option<i64>,
 }
 
 /// The state of a stage after its last instruction: what `FROM <stage>`
@@ -105,6 +108,8 @@ struct Lowering<'a> {
     base_images: Vec<String>,
     warnings: Vec<String>,
     multi_stage: bool,
+    /// `SOURCE_DATE_EPOCH`, when the build sets it.
+    epoch: Option<i64>,
 }
 
 /// An error pointing at a span of an instruction.
@@ -186,8 +191,10 @@ pub fn lower(
         base_images: Vec::new(),
         warnings: Vec::new(),
         multi_stage: stages.stages.len() > 1,
+        epoch: None,
     };
     l.global_args(&stages.global_args)?;
+    l.epoch = source_date_epoch(&l)?;
     // Stages the target needs are lowered in file order, so that a vertex
     // two stages share carries the first stage's step name, and stages
     // the target does not need are never looked at (MS-1).
@@ -206,7 +213,39 @@ pub fn lower(
         config,
         base_images: l.base_images,
         warnings: l.warnings,
+        epoch: l.epoch,
     })
+}
+
+/// `SOURCE_DATE_EPOCH` from a build-arg, or else from a global ARG's
+/// default (SDE-1). Only a build from a local context is possible, and
+/// for it `context` means unset, as in BuildKit.
+fn source_date_epoch(l: &Lowering) -> Result<Option<i64>> {
+    const KEY: &str = "SOURCE_DATE_EPOCH";
+    let value = match l.opts.build_args.get(KEY) {
+        Some(v) => v.clone(),
+        None => match l.global.declared.get(KEY) {
+            Some(Some(v)) => v.clone(),
+            _ => return Ok(None),
+        },
+    };
+    if value.is_empty() || value == "context" {
+        return Ok(None);
+    }
+    if l.stages
+        .iter()
+        .any(|s| s.from.name.as_deref() == Some(value.to_lowercase().as_str()))
+    {
+        return Err(Error::Usage(format!(
+            "{KEY}={value}: taking the time from a stage is not supported; give Unix seconds"
+        )));
+    }
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|t| chrono::DateTime::from_timestamp(*t, 0).is_some())
+        .map(Some)
+        .ok_or_else(|| Error::Usage(format!("invalid {KEY}: {value}")))
 }
 
 fn closest(value: &str, options: &[&str]) -> Option<String> {

@@ -206,3 +206,51 @@ fn proxy_args_stay_out_of_the_key() {
     let (b, _) = lowered(src, &[("HTTP_PROXY", "http://b:3128")]);
     assert_eq!(a, b);
 }
+
+/// SDE-1: where SOURCE_DATE_EPOCH comes from, and what it refuses.
+#[test]
+fn source_date_epoch_sources() {
+    let epoch = |src: &str, args: &[(&str, &str)]| {
+        let (df, stages) = kiln_parser::parse_stages(src.as_bytes()).unwrap();
+        let opts = Options {
+            build_args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Options::default()
+        };
+        lower(&df, &stages, &opts, &Images)
+            .map(|l| l.epoch)
+            .map_err(|e| e.to_string())
+    };
+    let plain = "FROM base:1\nWORKDIR /w\n";
+    assert_eq!(epoch(plain, &[]), Ok(None));
+    assert_eq!(epoch(plain, &[("SOURCE_DATE_EPOCH", "5")]), Ok(Some(5)));
+    // A local context has no time of its own.
+    assert_eq!(epoch(plain, &[("SOURCE_DATE_EPOCH", "context")]), Ok(None));
+    assert_eq!(epoch(plain, &[("SOURCE_DATE_EPOCH", "")]), Ok(None));
+    let with_default = "ARG SOURCE_DATE_EPOCH=7\nFROM base:1\n";
+    assert_eq!(epoch(with_default, &[]), Ok(Some(7)));
+    assert_eq!(
+        epoch(with_default, &[("SOURCE_DATE_EPOCH", "8")]),
+        Ok(Some(8))
+    );
+    // Declared in a stage only, it is an ordinary ARG: no epoch.
+    assert_eq!(
+        epoch("FROM base:1\nARG SOURCE_DATE_EPOCH=9\n", &[]),
+        Ok(None)
+    );
+    assert_eq!(
+        epoch(plain, &[("SOURCE_DATE_EPOCH", "1.5")]),
+        Err("invalid SOURCE_DATE_EPOCH: 1.5".to_string())
+    );
+    let staged = epoch("ARG SOURCE_DATE_EPOCH=src\nFROM base:1 AS src\n", &[]);
+    assert!(staged.is_err_and(|e| e.contains("from a stage is not supported")));
+    // The epoch dates what WORKDIR makes, so it is in that step's key.
+    let key = |args: &[(&str, &str)]| lowered(plain, args).0;
+    assert_ne!(key(&[]), key(&[("SOURCE_DATE_EPOCH", "5")]));
+    assert_ne!(
+        key(&[("SOURCE_DATE_EPOCH", "5")]),
+        key(&[("SOURCE_DATE_EPOCH", "6")])
+    );
+}

@@ -453,7 +453,7 @@ impl RealWorker {
         // A destination the archive creates belongs to `--chown`'s owner.
         let dest_dir = item.dest.trim_end_matches('/');
         if !dest_dir.is_empty() {
-            fsops::mkdir_all(dest_root, dest_dir, owner.unwrap_or((0, 0)))
+            fsops::mkdir_all(dest_root, dest_dir, owner.unwrap_or((0, 0)), None)
                 .map_err(kiln_cache::Error::from)?;
         }
         kiln_cache::layer::extract(decoded, dest_root, dest_dir, owner)
@@ -466,7 +466,8 @@ impl RealWorker {
         {
             let dest = self.mount_active(&active)?;
             let owner = read_ids(&dest.root, &m.user)?;
-            fsops::mkdir_all(&dest.root, &m.path, owner).map_err(kiln_cache::Error::from)?;
+            fsops::mkdir_all(&dest.root, &m.path, owner, m.mtime)
+                .map_err(kiln_cache::Error::from)?;
         }
         Ok(self.store.commit(active)?)
     }
