@@ -35,6 +35,8 @@ pub struct BuildRequest {
     /// The `.dockerignore` content that applies (the Dockerfile's own
     /// `<name>.dockerignore`, else the context's), with its file name.
     pub dockerignore: Option<(String, Vec<u8>)>,
+    /// `--secret`s, for `RUN --mount=type=secret`.
+    pub secrets: Arc<crate::secrets::Secrets>,
 }
 
 /// What a build made.
@@ -218,7 +220,8 @@ pub async fn build(
                 req.options.target
             ),
             req.explain_cache,
-        ),
+        )
+        .with_secrets(req.secrets.clone()),
     );
     let dag = Arc::new(lowered.dag);
     let result = solve(dag, worker, lowered.target, req.jobs, cancel).await?;

@@ -18,6 +18,7 @@ pub mod lower;
 pub mod op;
 pub mod progress;
 pub mod schedule;
+pub mod secrets;
 pub mod worker;
 
 pub use build::{BuildRequest, BuildResult, build};

@@ -102,7 +102,8 @@ pub struct ExecOp {
 /// A `RUN --mount`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunMount {
-    /// Absolute, clean path inside the sandbox (never `/`).
+    /// Absolute, clean path inside the sandbox (never `/`); empty for a
+    /// secret given only as an environment variable.
     pub target: String,
     /// What is mounted there.
     pub kind: RunMountKind,
@@ -130,6 +131,28 @@ pub enum RunMountKind {
         /// Size limit in bytes (`None`: the kernel's default).
         size: Option<u64>,
     },
+    /// `type=secret`: a secret the build was given, as a read-only file
+    /// at the target (unless the target is empty) and as a variable.
+    Secret(SecretMount),
+}
+
+/// A `RUN --mount=type=secret`. Its value is never part of a key (as in
+/// BuildKit, a new value alone does not rerun the step); which secret,
+/// and where it goes, is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretMount {
+    /// The secret's id (`--secret id=…`).
+    pub id: String,
+    /// A missing secret fails the step; otherwise it is left out.
+    pub required: bool,
+    /// `env=`: the variable that holds the value.
+    pub env: Option<String>,
+    /// Owner of the file (0 unless given).
+    pub uid: u32,
+    /// Group of the file (0 unless given).
+    pub gid: u32,
+    /// Mode of the file (0400 unless given).
+    pub mode: u32,
 }
 
 /// A `RUN --mount=type=cache`. Its contents are never part of a key.

@@ -64,6 +64,11 @@ pub struct Args {
     /// `type=local`; `dest=-` writes tarballs to stdout.
     #[arg(short = 'o', long = "output")]
     output: Option<String>,
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=FILE`,
+    /// `id=ID,env=VAR`, or `id=ID` (the variable ID if set, else the file
+    /// ID); repeatable. Values never reach the image, the cache or logs.
+    #[arg(long = "secret")]
+    secrets: Vec<String>,
     /// How many steps may run at once (default: twice the number of CPUs,
     /// at least 4).
     #[arg(long, short = 'j')]
@@ -166,6 +171,73 @@ fn parse_build_args(raw: &[String]) -> Result<BTreeMap<String, String>, Failure>
     Ok(out)
 }
 
+/// Where a `--secret` value comes from.
+#[derive(Debug, PartialEq, Eq)]
+enum SecretSource {
+    File(PathBuf),
+    Env(String),
+}
+
+/// Parses a `--secret` value as buildx does: `type=file|env`, `id`,
+/// `src`/`source`, `env`; an id alone names a variable if one is set,
+/// else a file.
+fn parse_secret(spec: &str) -> Result<(String, SecretSource), String> {
+    let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
+    for field in spec.split(',') {
+        let Some((key, value)) = field.split_once('=') else {
+            return Err(format!("invalid field '{field}' must be a key=value pair"));
+        };
+        match key.to_lowercase().as_str() {
+            "type" if value == "file" || value == "env" => kind = Some(value.to_string()),
+            "type" => return Err(format!("unsupported secret type {value:?}")),
+            "id" => id = Some(value.to_string()),
+            "source" | "src" => src = Some(value.to_string()),
+            "env" => env = Some(value.to_string()),
+            other => return Err(format!("unexpected key '{other}' in '{field}'")),
+        }
+    }
+    let id = id.filter(|i| !i.is_empty()).ok_or("secret missing ID")?;
+    if kind.as_deref() == Some("env") && env.is_none() {
+        env = src.take();
+    }
+    let source = match (env, src) {
+        (Some(e), _) => SecretSource::Env(e),
+        (None, Some(f)) => SecretSource::File(PathBuf::from(f)),
+        (None, None) if std::env::var_os(&id).is_some() => SecretSource::Env(id.clone()),
+        (None, None) => SecretSource::File(PathBuf::from(&id)),
+    };
+    Ok((id, source))
+}
+
+/// Reads the `--secret`s. A file that cannot be read is an error now; a
+/// variable that is not set leaves the secret missing, so that a mount
+/// not marked `required` goes without it.
+fn load_secrets(specs: &[String]) -> Result<kiln_solver::secrets::Secrets, Failure> {
+    use kiln_solver::secrets::MAX_SECRET_SIZE;
+    let mut out = kiln_solver::secrets::Secrets::default();
+    for spec in specs {
+        let bad = |m: String| Failure::input(format!("invalid --secret: {m}"));
+        let (id, source) = parse_secret(spec).map_err(bad)?;
+        let value = match source {
+            SecretSource::Env(name) => match std::env::var_os(&name) {
+                Some(v) => std::os::unix::ffi::OsStringExt::into_vec(v),
+                None => continue,
+            },
+            SecretSource::File(path) => {
+                let mut buf = Vec::new();
+                std::fs::File::open(&path)
+                    .and_then(|f| f.take(MAX_SECRET_SIZE as u64 + 1).read_to_end(&mut buf))
+                    .map_err(|e| {
+                        Failure::input(format!("secret {id}: reading {}: {e}", path.display()))
+                    })?;
+                buf
+            }
+        };
+        out.insert(&id, value).map_err(Failure::input)?;
+    }
+    Ok(out)
+}
+
 pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
     let output = match &args.output {
         None => Output::Image,
@@ -226,6 +298,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
         dockerignore,
         explain_cache: args.explain_cache,
         jobs: args.jobs.unwrap_or_else(default_jobs),
+        secrets: Arc::new(load_secrets(&args.secrets)?),
     };
 
     let (tx, rx) = std::sync::mpsc::channel();
@@ -403,4 +476,53 @@ fn render_error(file: &str, dockerfile: &[u8], e: Error) -> Failure {
         },
     };
     Failure::new(code, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_flags_as_buildx_reads_them() {
+        let file = |p: &str| SecretSource::File(PathBuf::from(p));
+        let env = |e: &str| SecretSource::Env(e.to_string());
+        assert_eq!(
+            parse_secret("id=a,src=/f"),
+            Ok(("a".to_string(), file("/f")))
+        );
+        assert_eq!(
+            parse_secret("id=a,source=/f"),
+            Ok(("a".to_string(), file("/f")))
+        );
+        assert_eq!(parse_secret("id=a,env=V"), Ok(("a".to_string(), env("V"))));
+        assert_eq!(
+            parse_secret("type=env,id=a,src=V"),
+            Ok(("a".to_string(), env("V")))
+        );
+        // An id alone: a variable of that name when set, else a file.
+        assert_eq!(
+            parse_secret("id=PATH"),
+            Ok(("PATH".to_string(), env("PATH")))
+        );
+        assert_eq!(
+            parse_secret("id=kiln-no-such-variable"),
+            Ok((
+                "kiln-no-such-variable".to_string(),
+                file("kiln-no-such-variable")
+            ))
+        );
+        assert_eq!(parse_secret("src=/f"), Err("secret missing ID".to_string()));
+        assert_eq!(
+            parse_secret("id=a,type=ssh"),
+            Err("unsupported secret type \"ssh\"".to_string())
+        );
+        assert_eq!(
+            parse_secret("id=a,path=/f"),
+            Err("unexpected key 'path' in 'path=/f'".to_string())
+        );
+        assert_eq!(
+            parse_secret("id=a,oops"),
+            Err("invalid field 'oops' must be a key=value pair".to_string())
+        );
+    }
 }

@@ -246,21 +246,88 @@ fn tmpfs_is_empty_each_time_and_out_of_the_layer() {
 }
 
 #[test]
-fn secret_and_ssh_are_refused_clearly() {
+fn ssh_is_refused_clearly() {
     require_root!();
     let k = Kiln::new();
-    for (kind, col) in [("secret,id=tok", 5), ("ssh", 5)] {
-        k.write(
-            "Dockerfile",
-            &format!("FROM busybox:latest\nRUN --mount=type={kind} true\n"),
-        );
-        let r = k.build("refused:1", &[]);
-        assert_eq!(r.code, 2, "{}", r.stderr);
-        let name = kind.split(',').next().unwrap_or(kind);
-        let want =
-            format!("ERROR: Dockerfile:2:{col}: RUN --mount=type={name} is not supported yet");
-        assert!(r.stderr.contains(&want), "{want}\n{}", r.stderr);
-    }
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nRUN --mount=type=ssh true\n",
+    );
+    let r = k.build("refused:1", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let want = "ERROR: Dockerfile:2:5: RUN --mount=type=ssh is not supported yet";
+    assert!(r.stderr.contains(want), "{want}\n{}", r.stderr);
+}
+
+/// Every file below `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            std::fs::read(e.path()).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+        })
+        .map(|e| e.path().to_path_buf())
+        .collect()
+}
+
+#[test]
+fn secrets_reach_the_step_and_nothing_else() {
+    require_root!();
+    let k = Kiln::new();
+    let value = "s3cr3t-kiln-value";
+    let file = k.dir.path().join("tok.txt");
+    std::fs::write(&file, value).unwrap();
+    let src = format!("id=tok,src={}", file.display());
+    // The Dockerfile names the value by its digest only: the step must
+    // see the value without the build ever recording it.
+    let sum = kiln_cache::Digest::of(value.as_bytes()).hex();
+    k.write(
+        "Dockerfile",
+        &format!(
+            "FROM busybox:latest\n\
+             ENV SECRET_ENV=foo\n\
+             RUN --mount=type=secret,id=tok [ \"$(sha256sum < /run/secrets/tok | cut -d' ' -f1)\" = {sum} ] && stat -c '%u %g %a' /run/secrets/tok > /default\n\
+             RUN --mount=type=secret,id=tok,mode=0440,uid=100,gid=102,target=/s stat -c '%u %g %a' /s > /custom\n\
+             RUN --mount=type=secret,id=tok,env=SECRET_ENV [ \"$(printf %s \"$SECRET_ENV\" | sha256sum | cut -d' ' -f1)\" = {sum} ] && [ ! -e /run/secrets/tok ] && echo ok > /env\n\
+             RUN --mount=type=secret,id=nope [ ! -e /run/secrets/nope ] && echo skipped > /optional\n\
+             RUN [ ! -e /run/secrets ] && [ ! -e /s ] && echo $SECRET_ENV > /after\n"
+        ),
+    );
+    let (_, out) = build_out(&k, "sec:1", &["--secret", &src]);
+    assert_eq!(read(&out.join("default")), "0 0 400\n");
+    assert_eq!(read(&out.join("custom")), "100 102 440\n");
+    assert_eq!(read(&out.join("env")), "ok\n");
+    assert_eq!(read(&out.join("optional")), "skipped\n");
+    assert_eq!(read(&out.join("after")), "foo\n");
+    // The mount points are not in the image.
+    assert!(!out.join("run/secrets").exists() && !out.join("s").exists());
+    // Nowhere in the store: not in a layer, a key, a record or a log.
+    let found = files_containing(&k.root(), value.as_bytes());
+    assert!(found.is_empty(), "the secret is in {found:?}");
+    // A new value alone does not rerun the steps (BuildKit's keys leave
+    // secret values out).
+    std::fs::write(&file, "another").unwrap();
+    let r = k.build("sec:1", &["--secret", &src]).ok();
+    assert!(r.ran().is_empty(), "{}", r.stderr);
+    // A required secret that was not given fails the step, naming it.
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nRUN --mount=type=secret,id=nope,required true\n",
+    );
+    let r = k.build("sec:2", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("secret nope: not found"), "{}", r.stderr);
+    // A secret file that cannot be read is a usage error before any step.
+    let r = k.build("sec:3", &["--secret", "id=x,src=/nonexistent/kiln-secret"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("secret x: reading /nonexistent/kiln-secret"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -5,8 +5,9 @@
 //! below the working directory, the cache id defaulting to the target,
 //! `from` naming an earlier stage or an image).
 //!
-//! `type=secret` and `type=ssh` parse (so that their mistakes get
-//! BuildKit's messages) but are refused: kiln has no secrets or agent
+//! `type=secret` takes the secrets given with `kiln build --secret`, as
+//! BuildKit's `dispatchSecret` names them. `type=ssh` parses (so that its
+//! mistakes get BuildKit's messages) but is refused: kiln has no agent
 //! forwarding yet.
 
 use kiln_parser::go_quote;
@@ -17,7 +18,7 @@ use super::scope::lexer;
 use super::{Lowering, StageState, at, levenshtein, lines};
 use crate::context::clean_rel;
 use crate::error::Result;
-use crate::op::{CacheMount, CacheSharing, RunMount, RunMountKind, VertexId};
+use crate::op::{CacheMount, CacheSharing, RunMount, RunMountKind, SecretMount, VertexId};
 
 /// `type=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -499,6 +500,53 @@ pub(crate) fn parse(
     Ok(m)
 }
 
+/// A secret mount as BuildKit's `dispatchSecret` makes it: the id is
+/// `source` or `id`, else the target's base name; without `env` the file
+/// goes to the target, by default `/run/secrets/<id>`; with `env` only to
+/// a target given. The target is taken from `/`, not from the working
+/// directory.
+fn secret_mount(m: &MountSpec) -> std::result::Result<RunMount, String> {
+    let id = if !m.source.is_empty() {
+        m.source.clone()
+    } else if !m.id.is_empty() {
+        m.id.clone()
+    } else {
+        // `parse` refused a secret with neither.
+        base_name(&m.target)
+    };
+    let target = match (m.target.is_empty(), &m.env) {
+        (false, _) => clean_abs(&m.target),
+        (true, None) => format!("/run/secrets/{}", base_name(&id)),
+        (true, Some(_)) => String::new(),
+    };
+    if target == "/" {
+        return Err(format!("invalid mount target {}", go_quote(&target)));
+    }
+    Ok(RunMount {
+        target,
+        kind: RunMountKind::Secret(SecretMount {
+            id,
+            required: m.required,
+            env: m.env.clone(),
+            uid: m.uid.unwrap_or(0),
+            gid: m.gid.unwrap_or(0),
+            mode: m.mode.unwrap_or(0o400),
+        }),
+    })
+}
+
+/// Go's `path.Base`: the last element, `.` for an empty path, `/` for
+/// slashes only.
+fn base_name(p: &str) -> String {
+    if p.is_empty() {
+        return ".".to_string();
+    }
+    match p.trim_end_matches('/').rsplit('/').next() {
+        Some("") | None => "/".to_string(),
+        Some(b) => b.to_string(),
+    }
+}
+
 /// The context-index pattern that names exactly the context path
 /// `source` (relative, clean): wildcard characters in a name are escaped,
 /// since a bind source is a path, not a pattern.
@@ -551,11 +599,15 @@ pub(super) fn lower_mounts(
         let fail = |message: String| at(flag.span, lines(ins), message);
         let m = parse(&flag.value, &expand).map_err(|e| fail(e.to_string()))?;
         match m.kind {
-            MountType::Secret | MountType::Ssh => {
+            MountType::Ssh => {
                 return Err(fail(format!(
                     "RUN --mount=type={} is not supported yet",
                     m.kind
                 )));
+            }
+            MountType::Secret => {
+                mounts.push(secret_mount(&m).map_err(fail)?);
+                continue;
             }
             MountType::Bind | MountType::Cache | MountType::Tmpfs => {}
         }
@@ -721,6 +773,42 @@ mod tests {
         assert_eq!(
             plain("\"type=bind,target=/a\"").unwrap_err(),
             "unsupported mount type \"bind,target=/a\""
+        );
+    }
+
+    /// BuildKit's `dispatchSecret`: where the id and the file come from.
+    #[test]
+    fn secret_ids_and_targets() {
+        let secret = |raw: &str| {
+            let m = secret_mount(&plain(raw).unwrap()).unwrap();
+            let RunMountKind::Secret(s) = m.kind else {
+                panic!("{raw}: not a secret");
+            };
+            (s.id, m.target, s.env, (s.uid, s.gid, s.mode))
+        };
+        assert_eq!(
+            secret("type=secret,id=tok"),
+            ("tok".into(), "/run/secrets/tok".into(), None, (0, 0, 0o400))
+        );
+        assert_eq!(secret("type=secret,target=/a/b/key").0, "key");
+        assert_eq!(secret("type=secret,source=aws").1, "/run/secrets/aws");
+        assert_eq!(secret("type=secret,id=a/b").1, "/run/secrets/b");
+        assert_eq!(
+            secret("type=secret,id=tok,env=TOKEN"),
+            (
+                "tok".into(),
+                String::new(),
+                Some("TOKEN".into()),
+                (0, 0, 0o400)
+            )
+        );
+        assert_eq!(
+            secret("type=secret,id=tok,env=TOKEN,target=rel/f,uid=5,mode=0440").1,
+            "/rel/f"
+        );
+        assert_eq!(
+            secret("type=secret,id=tok,uid=5,gid=6,mode=0440").3,
+            (5, 6, 0o440)
         );
     }
 

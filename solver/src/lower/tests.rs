@@ -162,6 +162,36 @@ fn every_field_changes_the_key_or_the_config() {
             "HEALTHCHECK NONE\n",
             "HEALTHCHECK CMD a\n",
         ),
+        (
+            "RUN --mount tmpfs size",
+            "RUN --mount=type=tmpfs,target=/t,size=1m a\n",
+            "RUN --mount=type=tmpfs,target=/t,size=2m a\n",
+        ),
+        (
+            "RUN --mount secret id",
+            "RUN --mount=type=secret,id=a a\n",
+            "RUN --mount=type=secret,id=b,target=/run/secrets/a a\n",
+        ),
+        (
+            "RUN --mount secret target",
+            "RUN --mount=type=secret,id=a a\n",
+            "RUN --mount=type=secret,id=a,target=/s a\n",
+        ),
+        (
+            "RUN --mount secret env",
+            "RUN --mount=type=secret,id=a,env=A a\n",
+            "RUN --mount=type=secret,id=a,env=B a\n",
+        ),
+        (
+            "RUN --mount secret required",
+            "RUN --mount=type=secret,id=a a\n",
+            "RUN --mount=type=secret,id=a,required a\n",
+        ),
+        (
+            "RUN --mount secret mode",
+            "RUN --mount=type=secret,id=a,mode=0400 a\n",
+            "RUN --mount=type=secret,id=a,mode=0440 a\n",
+        ),
     ];
     let mut same = Vec::new();
     for (what, a, b) in pairs {

@@ -39,6 +39,21 @@ fn hosts_file(hostname: &str) -> String {
     format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 }
 
+/// The step's environment: the op's, its proxy variables, then secrets
+/// given as variables, each replacing a variable of its name (a process
+/// sees the first of two).
+fn step_env(e: &ExecOp, secrets: &[String]) -> Vec<String> {
+    let name = |kv: &str| kv.split_once('=').map_or(kv, |(k, _)| k).to_string();
+    let replaced: std::collections::HashSet<String> = secrets.iter().map(|s| name(s)).collect();
+    e.env
+        .iter()
+        .chain(&e.proxy_env)
+        .filter(|kv| !replaced.contains(&name(kv)))
+        .chain(secrets)
+        .cloned()
+        .collect()
+}
+
 impl RealWorker {
     pub(super) fn run_exec(
         &self,
@@ -96,7 +111,7 @@ impl RealWorker {
             mount_point: active.mount_point(),
             process: Process {
                 args: e.args.clone(),
-                env: e.env.iter().chain(&e.proxy_env).cloned().collect(),
+                env: step_env(e, prepared.as_ref().map_or(&[][..], |p| &p.env)),
                 cwd: e.cwd.clone(),
                 user: e.user.clone(),
                 stdio: StdioSpec {

@@ -58,6 +58,7 @@ pub struct RealWorker {
     /// Made on the first ADD of a URL.
     http: OnceLock<reqwest::Client>,
     explainer: Option<explain::Explainer>,
+    pub(crate) secrets: Arc<crate::secrets::Secrets>,
 }
 
 impl RealWorker {
@@ -79,6 +80,7 @@ impl RealWorker {
             progress,
             http: OnceLock::new(),
             explainer: None,
+            secrets: Arc::default(),
         }
     }
 
@@ -87,6 +89,12 @@ impl RealWorker {
     /// the last build (`--explain-cache`).
     pub fn with_explainer(mut self, dir: PathBuf, prefix: String, enabled: bool) -> RealWorker {
         self.explainer = Some(explain::Explainer::new(dir, prefix, enabled));
+        self
+    }
+
+    /// The secrets `RUN --mount=type=secret` reads.
+    pub fn with_secrets(mut self, secrets: Arc<crate::secrets::Secrets>) -> RealWorker {
+        self.secrets = secrets;
         self
     }
 

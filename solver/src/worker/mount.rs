@@ -77,6 +77,25 @@ fn bind(source: &Path, target: &Path, readonly: bool) -> Result<MountGuard> {
     Ok(guard)
 }
 
+/// Mounts a small tmpfs at `target`, for files that must stay in memory
+/// (secrets): no devices, no set-id programs, nothing executable.
+pub(crate) fn tmpfs(target: &Path, size: u64) -> Result<MountGuard> {
+    mount(
+        Some("tmpfs"),
+        target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some(format!("size={size},mode=0700").as_str()),
+    )
+    .map_err(|source| Error::Mount {
+        target: target.to_path_buf(),
+        source,
+    })?;
+    Ok(MountGuard {
+        target: target.to_path_buf(),
+    })
+}
+
 /// overlayfs mount data is limited to a page.
 const MAX_MOUNT_DATA: usize = 4095;
 

@@ -37,12 +37,12 @@ use kiln_executor::{Mount, MountKind};
 use nix::fcntl::{Flock, FlockArg};
 use tokio_util::sync::CancellationToken;
 
-use super::mount::{MountGuard, bind_fd, overlay};
+use super::mount::{MountGuard, bind_fd, overlay, tmpfs};
 use super::{Output, RealWorker};
 use crate::context::ContextIndex;
 use crate::error::{Error, Result, io_err};
 use crate::lower::context_pattern;
-use crate::op::{CacheMount, CacheSharing, ExecOp, RunMountKind, Vertex};
+use crate::op::{CacheMount, CacheSharing, ExecOp, RunMountKind, SecretMount, Vertex};
 use crate::schedule::Resolved;
 
 /// Where cache mounts live, below the store root.
@@ -56,6 +56,8 @@ pub(super) struct Prepared {
     guards: Vec<MountGuard>,
     /// `locked` and `private` caches in use.
     locks: Vec<Flock<fs::File>>,
+    /// Secrets given as variables (`NAME=value`), for this step only.
+    pub(super) env: Vec<String>,
 }
 
 impl Prepared {
@@ -108,7 +110,10 @@ pub(super) fn mount_keys(
             RunMountKind::Cache(CacheMount {
                 base: Some(input), ..
             }) => *input,
-            RunMountKind::Cache(_) | RunMountKind::Tmpfs { .. } => continue,
+            // A secret's value stays out of keys, as in BuildKit.
+            RunMountKind::Cache(_) | RunMountKind::Tmpfs { .. } | RunMountKind::Secret(_) => {
+                continue;
+            }
         };
         let id = input_ids.get(input).copied().ok_or_else(|| {
             Error::Usage(format!("internal error: mount input {input} is missing"))
@@ -242,11 +247,16 @@ impl RealWorker {
             mounts: Vec::new(),
             guards: Vec::new(),
             locks: Vec::new(),
+            env: Vec::new(),
         };
         for (i, m) in e.mounts.iter().enumerate() {
             let work = dir.join(format!("m{i}"));
             mkdir(&work)?;
             let kind = match &m.kind {
+                RunMountKind::Secret(s) => match self.secret(s, &m.target, &work, &mut p, v)? {
+                    Some(kind) => kind,
+                    None => continue,
+                },
                 RunMountKind::Tmpfs { size } => MountKind::Tmpfs { size: *size },
                 RunMountKind::Bind {
                     input,
@@ -288,6 +298,61 @@ impl RealWorker {
             });
         }
         Ok(p)
+    }
+
+    /// A secret: its variable added to `p.env`, and the read-only file
+    /// to bind at `target` (none when the target is empty or the secret
+    /// is optional and missing). The file lives in a tmpfs mounted at
+    /// `work`, so its bytes never reach a disk.
+    fn secret(
+        &self,
+        s: &SecretMount,
+        target: &str,
+        work: &Path,
+        p: &mut Prepared,
+        v: &Vertex,
+    ) -> Result<Option<MountKind>> {
+        let Some(value) = self.secrets.get(&s.id) else {
+            if s.required {
+                return Err(Error::Source {
+                    message: format!("secret {}: not found", s.id),
+                    lines: v.meta.lines,
+                });
+            }
+            return Ok(None);
+        };
+        if let Some(name) = &s.env {
+            let text = std::str::from_utf8(value).map_err(|_| Error::Source {
+                message: format!(
+                    "secret {} is not UTF-8 text, so it cannot be the variable {name}",
+                    s.id
+                ),
+                lines: v.meta.lines,
+            })?;
+            p.env.push(format!("{name}={text}"));
+        }
+        if target.is_empty() {
+            return Ok(None);
+        }
+        // Room for the file, however small the page size.
+        p.guards.push(tmpfs(work, value.len() as u64 + 64 * 1024)?);
+        let file = work.join("secret");
+        let mut opts = fs::OpenOptions::new();
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts
+            .write(true)
+            .create_new(true)
+            .open(&file)
+            .map_err(|e| io_err(&file, e))?;
+        std::io::Write::write_all(&mut f, value).map_err(|e| io_err(&file, e))?;
+        // chown first: it clears set-id bits a mode may ask for.
+        std::os::unix::fs::fchown(&f, Some(s.uid), Some(s.gid)).map_err(|e| io_err(&file, e))?;
+        f.set_permissions(fs::Permissions::from_mode(s.mode & 0o7777))
+            .map_err(|e| io_err(&file, e))?;
+        Ok(Some(MountKind::Bind {
+            source: file,
+            readonly: true,
+        }))
     }
 
     /// A bind of the context directory or file `source`, as
@@ -576,7 +641,7 @@ impl RealWorker {
             },
         };
         let mut stubs: Vec<String> = Vec::new();
-        for m in &e.mounts {
+        for m in e.mounts.iter().filter(|m| !m.target.is_empty()) {
             let (real, missing) = fsops::resolve_missing(&root, &m.target).map_err(cache_err)?;
             let comps: Vec<&str> = real.split('/').filter(|c| *c != ".").collect();
             for k in 0..missing {
