@@ -37,6 +37,8 @@ pub struct BuildRequest {
     pub dockerignore: Option<(String, Vec<u8>)>,
     /// `--secret`s, for `RUN --mount=type=secret`.
     pub secrets: Arc<crate::secrets::Secrets>,
+    /// `--label`s: set on the image last, over the Dockerfile's (LBL-1).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// What a build made.
@@ -230,6 +232,7 @@ pub async fn build(
         Output::Context(_) => None,
     };
     let mut config = lowered.config;
+    config.config.labels.extend(req.labels.clone());
     config.rootfs.diff_ids = snapshot.map(|s| s.diff_ids).unwrap_or_default();
     let non_empty = config.history.iter().filter(|h| !h.empty_layer).count();
     if non_empty != config.rootfs.diff_ids.len() {

@@ -31,6 +31,10 @@ pub struct Args {
     /// environment.
     #[arg(long = "build-arg")]
     build_args: Vec<String>,
+    /// Set a label on the image (`KEY=VALUE`; over the Dockerfile's
+    /// LABELs); repeatable.
+    #[arg(long = "label")]
+    labels: Vec<String>,
     /// Build this stage and what it needs, not the last one.
     #[arg(long)]
     target: Option<String>,
@@ -171,6 +175,19 @@ fn parse_build_args(raw: &[String]) -> Result<BTreeMap<String, String>, Failure>
     Ok(out)
 }
 
+/// `--label KEY=VALUE`s; a bare `KEY` is an empty label, as with docker.
+fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    let mut out = BTreeMap::new();
+    for l in labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        if k.is_empty() {
+            return Err(Failure::input(format!("invalid --label {l:?}: empty key")));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
 /// Where a `--secret` value comes from.
 #[derive(Debug, PartialEq, Eq)]
 enum SecretSource {
@@ -299,6 +316,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
         explain_cache: args.explain_cache,
         jobs: args.jobs.unwrap_or_else(default_jobs),
         secrets: Arc::new(load_secrets(&args.secrets)?),
+        labels: parse_labels(&args.labels)?,
     };
 
     let (tx, rx) = std::sync::mpsc::channel();

@@ -834,3 +834,65 @@ fn source_date_epoch_makes_builds_reproducible() {
         bad.stderr
     );
 }
+
+/// LBL-1: `--label` values go on the image last, over the Dockerfile's.
+#[test]
+fn label_flags_apply_last() {
+    require_root!();
+    use kiln_cache::{ImageName, Store};
+    let k = Kiln::new();
+    k.write("Dockerfile", "FROM busybox:latest\nLABEL a=1 b=2\n");
+    k.build("lbl:1", &["--label", "b=3", "--label", "c"]).ok();
+    let store = Store::open(&k.root(), None).unwrap();
+    let img = store
+        .image(&ImageName::parse("lbl:1").unwrap())
+        .unwrap()
+        .unwrap();
+    let labels: Vec<(&str, &str)> = img
+        .config
+        .config
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(labels, vec![("a", "1"), ("b", "3"), ("c", "")]);
+    let r = k.build("lbl:2", &["--label", "=x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+/// RUN-1 and RUN-3: the image's ENTRYPOINT never wraps a RUN, and proxy
+/// build args reach RUN steps (but not the image config).
+#[test]
+fn run_ignores_entrypoint_and_sees_proxy_args() {
+    require_root!();
+    let k = Kiln::new();
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nENTRYPOINT [\"/nosuch\"]\nRUN [\"sh\", \"-c\", \"echo $HTTP_PROXY > /proxy\"]\n",
+    );
+    let out = k.dir.path().join("out");
+    k.build(
+        "rp:1",
+        &[
+            "--build-arg",
+            "HTTP_PROXY=http://proxy.invalid:3128",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+        ],
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("proxy")).unwrap(),
+        "http://proxy.invalid:3128\n"
+    );
+    let store = kiln_cache::Store::open(&k.root(), None).unwrap();
+    let img = store
+        .image(&kiln_cache::ImageName::parse("rp:1").unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(
+        !img.config.config.env.iter().any(|e| e.contains("PROXY")),
+        "{:?}",
+        img.config.config.env
+    );
+}

@@ -226,8 +226,10 @@ fn parse_port(spec: &str) -> std::result::Result<Vec<String>, String> {
 
 /// A signal name (`SIGTERM`, `TERM`, case-insensitive) or number.
 fn valid_signal(v: &str) -> bool {
-    if let Ok(n) = v.parse::<u32>() {
-        return (1..=64).contains(&n);
+    // moby/sys/signal `ParseSignal`: any non-zero integer (Go's `Atoi`,
+    // sign included), else a name of its Linux map, `SIG` optional.
+    if let Ok(n) = v.parse::<i64>() {
+        return n != 0;
     }
     let up = v.to_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
@@ -235,18 +237,18 @@ fn valid_signal(v: &str) -> bool {
         "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
         "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
         "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+        "RTMIN", "RTMAX",
     ];
     if NAMES.contains(&name) {
         return true;
     }
-    // RTMIN, RTMIN+n, RTMAX-n.
-    name.strip_prefix("RTMIN")
-        .or_else(|| name.strip_prefix("RTMAX"))
-        .is_some_and(|r| {
-            r.is_empty()
-                || r[1..].parse::<u32>().is_ok_and(|n| n <= 15)
-                    && (r.starts_with('+') || r.starts_with('-'))
-        })
+    // RTMIN+1 … RTMIN+15 and RTMAX-14 … RTMAX-1, written exactly so.
+    let offset = |rest: Option<&str>, max: u32| {
+        rest.filter(|r| !r.starts_with('0') && r.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|r| r.parse::<u32>().ok())
+            .is_some_and(|n| (1..=max).contains(&n))
+    };
+    offset(name.strip_prefix("RTMIN+"), 15) || offset(name.strip_prefix("RTMAX-"), 14)
 }
 
 #[cfg(test)]
@@ -288,10 +290,35 @@ mod tests {
 
     #[test]
     fn signals() {
-        for ok in ["SIGTERM", "term", "9", "SIGRTMIN+3", "RTMAX"] {
+        for ok in [
+            "SIGTERM",
+            "term",
+            "9",
+            "SIGRTMIN+3",
+            "RTMAX",
+            "RTMAX-14",
+            "rtmin+15",
+            "100",
+            "-3",
+            "+5",
+        ] {
             assert!(valid_signal(ok), "{ok}");
         }
-        for bad in ["FOO", "0", "SIGRTMIN+99", ""] {
+        for bad in [
+            "FOO",
+            "0",
+            "-0",
+            "SIGRTMIN+99",
+            "RTMAX-15",
+            "RTMIN+03",
+            "RTMIN+",
+            "RTMIN-1",
+            "",
+            // Multi-byte text after a prefix once split a character.
+            "RTMINé",
+            "RTMAX+é",
+            "99999999999999999999",
+        ] {
             assert!(!valid_signal(bad), "{bad}");
         }
     }

@@ -463,7 +463,31 @@ impl<'a> Lowering<'a> {
             String::new()
         };
         if let Some(p) = &stage.from.platform {
-            let platform = self.expand_at(&p.value, p.span, &self.global.env, from_lines)?;
+            let expanded = lexer(self.df.escape)
+                .process_word(&p.value, &self.global.env)
+                .map_err(|e| {
+                    at(
+                        p.span,
+                        from_lines,
+                        format!("failed to process {:?}: {e}", p.value),
+                    )
+                })?;
+            let platform = expanded.value;
+            if platform.is_empty() {
+                // BuildKit's message, with its guess at a misspelt name.
+                let known: Vec<&str> = self.global.env.names().collect();
+                let hint = expanded
+                    .unset
+                    .iter()
+                    .find_map(|u| closest(u, &known))
+                    .map(|n| format!(" (did you mean {n}?)"))
+                    .unwrap_or_default();
+                return Err(at(
+                    p.span,
+                    from_lines,
+                    format!("empty platform value from expression {}{hint}", p.value),
+                ));
+            }
             let host = format!("linux/{}", kiln_cache::image::host_architecture());
             if platform != host {
                 return Err(at(

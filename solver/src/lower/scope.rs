@@ -69,6 +69,11 @@ impl Vars {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The names, in order.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().map(|(k, _)| k.as_str())
+    }
+
     pub(crate) fn to_env_list(&self) -> Vec<String> {
         self.items.iter().map(|(k, v)| format!("{k}={v}")).collect()
     }

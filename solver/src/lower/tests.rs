@@ -284,3 +284,58 @@ fn source_date_epoch_sources() {
         key(&[("SOURCE_DATE_EPOCH", "6")])
     );
 }
+
+fn lower_err(src: &str) -> String {
+    let (df, stages) = kiln_parser::parse_stages(src.as_bytes()).unwrap();
+    match lower(&df, &stages, &Options::default(), &Images) {
+        Ok(_) => panic!("{src}: lowered"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// ARG-9, MS-5, USR-2: BuildKit's errors for an empty platform and a file
+/// without stages; an unknown USER alone is no error.
+#[test]
+fn errors_where_buildkit_gives_them() {
+    assert_eq!(
+        lower_err("FROM --platform=$BULIDPLATFORM scratch\n"),
+        "empty platform value from expression $BULIDPLATFORM (did you mean BUILDPLATFORM?)"
+    );
+    assert_eq!(
+        lower_err("FROM --platform=${NOPE} scratch\n"),
+        "empty platform value from expression ${NOPE}"
+    );
+    assert_eq!(
+        lower_err("ARG A=1\n"),
+        "dockerfile contains no stages to build"
+    );
+    assert_eq!(
+        lower_err("ARG B=\nFROM ${B}\n"),
+        "base name (${B}) should not be blank"
+    );
+    let (_, config) = lowered("FROM scratch\nUSER nobody\n", &[]);
+    assert!(config.contains("\"User\":\"nobody\""), "{config}");
+}
+
+/// RUN-5 and CE-2: a child stage inherits SHELL, which wraps its
+/// shell-form CMD; without SHELL the wrap is `/bin/sh -c`.
+#[test]
+fn shell_reaches_child_stages() {
+    let (_, config) = lowered(
+        "FROM base:1 AS a\nSHELL [\"/bin/bash\", \"-c\"]\nFROM a\nCMD run it\n",
+        &[],
+    );
+    assert!(
+        config.contains("\"Cmd\":[\"/bin/bash\",\"-c\",\"run it\"]"),
+        "{config}"
+    );
+    assert!(
+        config.contains("\"Shell\":[\"/bin/bash\",\"-c\"]"),
+        "{config}"
+    );
+    let (_, config) = lowered("FROM base:1\nENTRYPOINT run it\n", &[]);
+    assert!(
+        config.contains("\"Entrypoint\":[\"/bin/sh\",\"-c\",\"run it\"]"),
+        "{config}"
+    );
+}
