@@ -253,6 +253,17 @@ pub struct UrlSource {
 /// Removes the userinfo (`user:password@`) of every URL in `text`, so that
 /// credentials never reach step names, history, logs or errors.
 pub fn redact_userinfo(text: &str) -> String {
+    edit_userinfo(text, |_| String::new())
+}
+
+/// Hides the userinfo of every URL in `text` behind as many `*`s, so that
+/// columns in the text still line up (for source excerpts with a caret).
+pub fn mask_userinfo(text: &str) -> String {
+    edit_userinfo(text, |info| "*".repeat(info.chars().count()) + "@")
+}
+
+/// `text` with each URL's `user:password@` replaced by `f` of it.
+fn edit_userinfo(text: &str, f: impl Fn(&str) -> String) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
@@ -263,7 +274,10 @@ pub fn redact_userinfo(text: &str) -> String {
             .unwrap_or(tail.len());
         let authority = &tail[..end];
         match authority.rfind('@') {
-            Some(at) => out.push_str(&authority[at + 1..]),
+            Some(at) => {
+                out.push_str(&f(&authority[..at]));
+                out.push_str(&authority[at + 1..]);
+            }
             None => out.push_str(authority),
         }
         rest = &tail[end..];
@@ -457,6 +471,11 @@ mod tests {
         );
         assert_eq!(redact_userinfo("no url here"), "no url here");
         assert_eq!(redact_userinfo("trailing ://"), "trailing ://");
+        // Masked, the text keeps its length, so a caret still points right.
+        let line = "ADD --chmod=9 https://u:pw@h.example/f /d/";
+        let masked = mask_userinfo(line);
+        assert_eq!(masked, "ADD --chmod=9 https://****@h.example/f /d/");
+        assert_eq!(masked.chars().count(), line.chars().count());
     }
 
     #[test]
