@@ -1,6 +1,6 @@
 #!/bin/sh
 # Fuzzes the Dockerfile front end: `scripts/fuzz.sh [SECONDS] [TARGET...]`
-# runs each cargo-fuzz target in fuzz/ (default: dockerfile and shell) for
+# runs each cargo-fuzz target in fuzz/ (default: dockerfile, lower and shell) for
 # SECONDS (default 60) with libFuzzer, after seeding fuzz/corpus/<target>
 # from BuildKit's parser and shell vectors in ../shared/conformance.
 # Installs cargo-fuzz from crates.io when it is missing. Exits non-zero on
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-dockerfile shell}
+targets=${*:-dockerfile lower shell}
 PATH="$HOME/.cargo/bin:$PATH"
 vectors="$root/../shared/conformance/buildkit"
 
@@ -56,6 +56,31 @@ RUN --mount=type=cache,target=/root/.cache --network=none cat <<EOF > /f && \
     true
 body
 EOF
+SEED
+  # Lowering paths: build args (as kiln.arg.* labels, see the lower
+  # target), ONBUILD triggers run by `FROM trig`, mounts, stages.
+  cat >"$dcorp/seed-kiln-lower" <<'SEED'
+ARG SOURCE_DATE_EPOCH=1700000000
+ARG BASE=trig
+FROM ${BASE}:1 AS one
+LABEL kiln.arg.V=2 kiln.arg.SOURCE_DATE_EPOCH=5
+ONBUILD RUN --mount=type=cache,target=/c echo $V
+ONBUILD COPY --from=two /x /y
+ARG V=1
+ENV P=${V:+set} Q="${V%%.*}"
+WORKDIR rel/../dir
+USER 1000:1000
+RUN --mount=type=secret,id=tok,env=TOK --mount=type=tmpfs,target=/t,size=1m \
+    --mount=type=bind,from=two,source=/x,target=/x,rw true
+STOPSIGNAL SIGRTMIN+3
+EXPOSE 80/tcp 53/udp 8000-8001
+HEALTHCHECK --interval=1s CMD true
+FROM missing AS two
+FROM one
+COPY --chown=app:app --chmod=u+x,g=r --from=one --parents --exclude=*.md a* /d/
+ADD --checksum=sha256:0000000000000000000000000000000000000000000000000000000000000000 https://example.invalid/f /f
+SHELL ["/bin/bash", "-c"]
+CMD run it
 SEED
   cat >"$dcorp/seed-kiln-escape" <<'SEED'
 # escape=`
@@ -105,6 +130,10 @@ ${line#ENV }"; continue ;;
       { printf '\000%s%s' "$word" "$env_words"; } >"$scorp/seed-words-$s"
     done <"$vectors/shell/wordsTest"
   fi
+  # Lowering reads the same files.
+  lcorp="$root/fuzz/corpus/lower"
+  mkdir -p "$lcorp"
+  cp "$dcorp"/seed-* "$lcorp"/
   echo "fuzz: seeded $(ls "$dcorp" | grep -c '^seed-') Dockerfiles and $s shell words"
 }
 seed
@@ -112,7 +141,7 @@ seed
 status=0
 for t in $targets; do
   case "$t" in
-    dockerfile) max_len=16384 ;;
+    dockerfile | lower) max_len=16384 ;;
     *) max_len=2048 ;;
   esac
   log="$root/fuzz/artifacts/$t.log"
