@@ -71,8 +71,8 @@ fuzz_target!(|data: &[u8]| {
     let opts = Options {
         build_args,
         target,
-        no_cache: false,
-        no_cache_filter: Vec::new(),
+        allow_network_host: data.first().is_some_and(|b| b % 4 >= 2),
+        ..Options::default()
     };
     match lower(&df, &stages, &opts, &Fake { triggers }) {
         Ok(l) => {

@@ -67,6 +67,9 @@ pub enum NetworkMode {
     /// No network but loopback (kiln's default: builds are offline unless
     /// granted).
     None,
+    /// The host's network (`RUN --network=host`, with `--allow
+    /// network.host`).
+    Host,
 }
 
 /// A RUN.

@@ -31,6 +31,10 @@ pub struct Args {
     /// environment.
     #[arg(long = "build-arg")]
     build_args: Vec<String>,
+    /// Grant an entitlement: `network.host` lets `RUN --network=host` use
+    /// the host's network. Repeatable or comma separated.
+    #[arg(long = "allow", value_delimiter = ',')]
+    allow: Vec<String>,
     /// Set a label on the image (`KEY=VALUE`; over the Dockerfile's
     /// LABELs); repeatable.
     #[arg(long = "label")]
@@ -175,6 +179,27 @@ fn parse_build_args(raw: &[String]) -> Result<BTreeMap<String, String>, Failure>
     Ok(out)
 }
 
+/// Checks `--allow`: only `network.host` can be granted.
+fn allow_network_host(allow: &[String]) -> Result<bool, Failure> {
+    let mut host = false;
+    for a in allow {
+        match a.as_str() {
+            "network.host" => host = true,
+            "security.insecure" | "device" => {
+                return Err(Failure::input(format!(
+                    "--allow {a}: kiln does not grant this entitlement"
+                )));
+            }
+            other => {
+                return Err(Failure::input(format!(
+                    "--allow {other:?}: unknown entitlement (want network.host)"
+                )));
+            }
+        }
+    }
+    Ok(host)
+}
+
 /// `--label KEY=VALUE`s; a bare `KEY` is an empty label, as with docker.
 fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, Failure> {
     let mut out = BTreeMap::new();
@@ -310,6 +335,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
             target: args.target.clone(),
             no_cache: args.no_cache,
             no_cache_filter: args.no_cache_filter.clone(),
+            allow_network_host: allow_network_host(&args.allow)?,
         },
         tags: tags.clone(),
         dockerignore,

@@ -896,3 +896,58 @@ fn run_ignores_entrypoint_and_sees_proxy_args() {
         img.config.config.env
     );
 }
+
+/// `RUN --network=host` reaches the host's loopback only when the command
+/// line grants `network.host`; by default a step has its own loopback.
+#[test]
+fn network_host_is_an_entitlement() {
+    require_root!();
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        // One request: the step with the host's network.
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf);
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+            .unwrap();
+    });
+    let k = Kiln::new();
+    k.write(
+        "Dockerfile",
+        &format!(
+            "FROM busybox:latest\n\
+             RUN --network=none ! wget -q -T 2 -O - http://127.0.0.1:{port}/ && echo isolated > /none\n\
+             RUN --network=host wget -q -O /got http://127.0.0.1:{port}/\n"
+        ),
+    );
+    let refused = k.build("net:1", &[]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("RUN --network=host needs `kiln build --allow network.host`"),
+        "{}",
+        refused.stderr
+    );
+    let out = k.dir.path().join("out");
+    k.build(
+        "net:1",
+        &[
+            "--allow",
+            "network.host",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+        ],
+    )
+    .ok();
+    server.join().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.join("none")).unwrap(),
+        "isolated\n"
+    );
+    assert_eq!(std::fs::read_to_string(out.join("got")).unwrap(), "hello");
+    let bad = k.build("net:2", &["--allow", "security.insecure"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}

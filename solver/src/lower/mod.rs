@@ -57,6 +57,9 @@ pub struct Options {
     /// `--no-cache-filter`: stages (by name or index) built without the
     /// cache.
     pub no_cache_filter: Vec<String>,
+    /// `--allow network.host`: `RUN --network=host` may use the host's
+    /// network. Only the command line grants it, never the Dockerfile.
+    pub allow_network_host: bool,
 }
 
 /// The result of lowering.

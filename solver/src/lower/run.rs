@@ -25,16 +25,21 @@ pub(super) fn lower_run(
             "RUN --security is not supported yet",
         ));
     }
-    // kiln's RUN steps are offline: the default network is `none`.
-    if let Some(n) = &r.network
-        && n.value == "host"
-    {
-        return Err(at(
-            n.span,
-            lines(ins),
-            "RUN --network=host is not supported yet (RUN steps have loopback only)",
-        ));
-    }
+    // kiln's RUN steps are offline: the default network is `none`. The
+    // host's network is an entitlement the command line grants.
+    let network = match &r.network {
+        Some(n) if n.value == "host" => {
+            if !l.opts.allow_network_host {
+                return Err(at(
+                    n.span,
+                    lines(ins),
+                    "network.host is not allowed: RUN --network=host needs `kiln build --allow network.host`",
+                ));
+            }
+            NetworkMode::Host
+        }
+        _ => NetworkMode::None,
+    };
     let mut cmd = r.command.args.clone();
     let mut pipes = Vec::new();
     let mut summary = None;
@@ -113,7 +118,7 @@ pub(super) fn lower_run(
         proxy_env: l.proxy_env(st),
         cwd,
         user: st.config.config.user.clone(),
-        network: NetworkMode::None,
+        network,
         hostname: SANDBOX_HOSTNAME.to_string(),
         mounts,
     });

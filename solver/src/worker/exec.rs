@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Output, RealWorker, run_mount};
 use crate::error::{Error, Result};
-use crate::op::{ExecOp, Vertex, VertexId};
+use crate::op::{ExecOp, NetworkMode, Vertex, VertexId};
 use crate::progress::{Event, Stream};
 use crate::schedule::Resolved;
 
@@ -37,6 +37,27 @@ pub fn rootfs_of(m: Mountable) -> Rootfs {
 
 fn hosts_file(hostname: &str) -> String {
     format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+}
+
+/// `/etc/hosts` naming the sandbox, and with the host's network the
+/// host's `/etc/resolv.conf`, over the image's own (a build step never
+/// creates them: its writes become layers).
+fn etc_files(e: &ExecOp) -> Vec<EtcFile> {
+    let mut files = vec![EtcFile {
+        path: "/etc/hosts".to_string(),
+        content: hosts_file(&e.hostname),
+        create_missing: false,
+    }];
+    if e.network == NetworkMode::Host
+        && let Ok(resolv) = std::fs::read_to_string("/etc/resolv.conf")
+    {
+        files.push(EtcFile {
+            path: "/etc/resolv.conf".to_string(),
+            content: resolv,
+            create_missing: false,
+        });
+    }
+    files
 }
 
 /// The step's environment: the op's, its proxy variables, then secrets
@@ -121,13 +142,12 @@ impl RealWorker {
                 },
             },
             hostname: e.hostname.clone(),
-            network: Network::None,
+            network: match e.network {
+                NetworkMode::None => Network::None,
+                NetworkMode::Host => Network::Host,
+            },
             mounts,
-            etc_files: vec![EtcFile {
-                path: "/etc/hosts".to_string(),
-                content: hosts_file(&e.hostname),
-                create_missing: false,
-            }],
+            etc_files: etc_files(e),
             readonly_rootfs: false,
         };
         let mut child = self.sandbox.spawn(&spec).map_err(Error::Sandbox)?;
