@@ -497,6 +497,23 @@ fn run_case(name: &str) -> Outcome {
     let store = Store::open(&k.root(), None).unwrap();
     let (base_cfg, base_files, base_ids) = image_parts(&store, "busybox:latest");
     let (cfg, files, ids) = image_parts(&store, TAG);
+    // LAY-1: one layer per non-empty history entry (an empty diff still
+    // makes its layer), so the two never disagree.
+    let non_empty = cfg.get("history").and_then(Value::as_array).map_or(0, |h| {
+        h.iter()
+            .filter(|e| {
+                !e.get("empty_layer")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            })
+            .count()
+    });
+    if non_empty != ids.len() {
+        return Outcome::Fail(format!(
+            "{non_empty} non-empty history entries, but {} layers",
+            ids.len()
+        ));
+    }
     let on_base = ids.starts_with(&base_ids);
     let skip = if on_base {
         base_cfg
