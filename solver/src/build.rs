@@ -20,6 +20,11 @@ use crate::worker::{Output, RealWorker, human_bytes};
 pub struct BuildRequest {
     /// The context directory, read in place.
     pub context: PathBuf,
+    /// For a context unpacked from a URL or standard input: its name (the
+    /// URL without credentials, or `-`). Such a context is a new temporary
+    /// directory each build, so its files are not kept in the stat cache,
+    /// and `--explain-cache` records go by this name.
+    pub remote_context: Option<String>,
     /// The Dockerfile's bytes.
     pub dockerfile: Vec<u8>,
     /// How to call the Dockerfile in messages (`Dockerfile`).
@@ -76,7 +81,7 @@ impl ImageResolver for StoreImages<'_> {
 }
 
 /// Progress ids for steps outside the graph, above any vertex index.
-const INTERNAL: usize = 1 << 30;
+pub(crate) const INTERNAL: usize = 1 << 30;
 
 struct Internal<'a> {
     progress: &'a Progress,
@@ -217,13 +222,16 @@ pub async fn build(
             store.root().join("explain"),
             format!(
                 "{}\0{}\0{:?}",
-                req.context.display(),
+                req.remote_context
+                    .clone()
+                    .unwrap_or_else(|| req.context.display().to_string()),
                 req.dockerfile_name,
                 req.options.target
             ),
             req.explain_cache,
         )
-        .with_secrets(req.secrets.clone()),
+        .with_secrets(req.secrets.clone())
+        .with_stat_cache(req.remote_context.is_none()),
     );
     let dag = Arc::new(lowered.dag);
     let result = solve(dag, worker, lowered.target, req.jobs, cancel).await?;

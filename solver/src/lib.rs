@@ -17,6 +17,7 @@ mod error;
 pub mod lower;
 pub mod op;
 pub mod progress;
+pub mod remote;
 pub mod schedule;
 pub mod secrets;
 pub mod worker;

@@ -81,7 +81,9 @@ pub struct Args {
     /// at least 4).
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
-    /// The build context directory.
+    /// The build context: a directory; an http(s) URL of a tarball (plain,
+    /// gzip, bzip2, xz or zstd) or of a Dockerfile alone; or `-` for either
+    /// on standard input.
     context: PathBuf,
 }
 
@@ -280,54 +282,182 @@ fn load_secrets(specs: &[String]) -> Result<kiln_solver::secrets::Secrets, Failu
     Ok(out)
 }
 
-pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
-    let output = match &args.output {
-        None => Output::Image,
-        Some(o) => Output::parse(o)?,
-    };
-    let Some(mut renderer) = Renderer::for_mode(&args.progress) else {
-        return Err(Failure::input(format!(
-            "invalid --progress {:?}: want auto, plain, tty, rawjson or quiet",
-            args.progress
-        )));
-    };
-    let context = &args.context;
-    match std::fs::metadata(context) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(Failure::input(format!(
-                "context {} is not a directory",
-                context.display()
-            )));
+/// Where `kiln build` takes its context from.
+enum ContextArg {
+    Dir(PathBuf),
+    Url(String),
+    Stdin,
+}
+
+impl ContextArg {
+    fn parse(arg: &Path) -> Result<ContextArg, Failure> {
+        let text = arg.to_string_lossy();
+        let git = || {
+            Failure::input(format!(
+                "{}: building from a git repository is not supported yet",
+                kiln_solver::op::redact_userinfo(&text)
+            ))
+        };
+        if text == "-" {
+            return Ok(ContextArg::Stdin);
         }
-        Err(_) => {
-            return Err(Failure::input(format!(
-                "context directory {} does not exist",
-                context.display()
-            )));
+        if text.starts_with("git@") || text.starts_with("git://") {
+            return Err(git());
         }
-    }
-    let dockerfile_path = match &args.file {
-        Some(f) => f.clone(),
-        None => {
-            let upper = context.join("Dockerfile");
-            let lower = context.join("dockerfile");
-            if !upper.exists() && lower.exists() {
-                lower
-            } else {
-                upper
+        if text.starts_with("http://") || text.starts_with("https://") {
+            // BuildKit: an HTTP(S) URL is a git repository when its path
+            // ends in `.git`.
+            let path = text.split(['#', '?']).next().unwrap_or_default();
+            if path.trim_end_matches('/').ends_with(".git") {
+                return Err(git());
             }
+            return Ok(ContextArg::Url(text.into_owned()));
+        }
+        Ok(ContextArg::Dir(arg.to_path_buf()))
+    }
+}
+
+/// What a build needs before it starts.
+struct Prepared {
+    req: BuildRequest,
+    name: String,
+    dockerfile: Vec<u8>,
+    tags: Vec<ImageName>,
+    /// Keeps an unpacked context until the build is over.
+    _unpacked: Option<kiln_solver::remote::UnpackedContext>,
+}
+
+/// Reads a file of an unpacked (untrusted) context, resolved inside it:
+/// `Ok(None)` when it is missing. At most `limit` bytes are read.
+fn read_in_context(root: &Path, rel: &str, limit: u64) -> Result<Option<Vec<u8>>, Failure> {
+    let fail = |e: String| Failure::input(format!("reading {rel} in the context: {e}"));
+    let Some(f) = kiln_cache::fsops::open_file(root, rel).map_err(|e| fail(e.to_string()))? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    f.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(Some(bytes))
+}
+
+/// Finds the context (downloading or unpacking it if need be), the
+/// Dockerfile and the ignore file, and makes the build request.
+fn prepare(
+    store: &Arc<Store>,
+    args: &Args,
+    source: ContextArg,
+    progress: &Progress,
+    rt: &tokio::runtime::Runtime,
+    cancel: &CancellationToken,
+) -> Result<Prepared, Failure> {
+    use kiln_solver::remote;
+    let solver_err = |e: Error| Failure::new(exit::for_class(e.class()), e.to_string());
+    let (context, unpacked, remote_name) = match source {
+        ContextArg::Dir(dir) => {
+            match std::fs::metadata(&dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(Failure::input(format!(
+                        "context {} is not a directory",
+                        dir.display()
+                    )));
+                }
+                Err(_) => {
+                    return Err(Failure::input(format!(
+                        "context directory {} does not exist",
+                        dir.display()
+                    )));
+                }
+            }
+            (dir, None, None)
+        }
+        ContextArg::Url(url) => {
+            let (store, progress, cancel, u) =
+                (store.clone(), progress.clone(), cancel.clone(), url.clone());
+            let fetch =
+                rt.spawn_blocking(move || remote::fetch_context(&store, &u, &progress, &cancel));
+            let unpacked = rt
+                .block_on(fetch)
+                .map_err(|e| Failure::infra(format!("fetching the context: {e}")))?
+                .map_err(solver_err)?;
+            let name = kiln_solver::op::redact_userinfo(&url);
+            (unpacked.root(), Some(unpacked), Some(name))
+        }
+        ContextArg::Stdin => {
+            let (_spooled, path) =
+                remote::spool(store, std::io::stdin().lock()).map_err(solver_err)?;
+            let unpacked = remote::unpack_file(store, &path).map_err(solver_err)?;
+            (unpacked.root(), Some(unpacked), Some("-".to_string()))
         }
     };
-    let (name, dockerfile) = read_dockerfile(&dockerfile_path)?;
-    let dockerignore = read_dockerignore(&dockerfile_path, context)?;
+    let limit = kiln_parser::MAX_FILE as u64 + 1;
+    let (name, dockerfile, dockerignore) = match &unpacked {
+        None => {
+            let dockerfile_path = match &args.file {
+                Some(f) => f.clone(),
+                None => {
+                    let upper = context.join("Dockerfile");
+                    let lower = context.join("dockerfile");
+                    if !upper.exists() && lower.exists() {
+                        lower
+                    } else {
+                        upper
+                    }
+                }
+            };
+            let (name, dockerfile) = read_dockerfile(&dockerfile_path)?;
+            let dockerignore = read_dockerignore(&dockerfile_path, &context)?;
+            (name, dockerfile, dockerignore)
+        }
+        // A lone Dockerfile: the context is empty.
+        Some(u) if u.dockerfile.is_some() => (
+            "Dockerfile".to_string(),
+            u.dockerfile.clone().unwrap_or_default(),
+            None,
+        ),
+        Some(_) if args.file.as_deref() == Some(Path::new("-")) => {
+            let (name, dockerfile) = read_dockerfile(Path::new("-"))?;
+            let ignore = read_in_context(&context, ".dockerignore", limit)?
+                .map(|b| (".dockerignore".to_string(), b));
+            (name, dockerfile, ignore)
+        }
+        // `-f` names a file inside the unpacked context.
+        Some(_) => {
+            let rel = match &args.file {
+                Some(f) => f.to_string_lossy().into_owned(),
+                None if read_in_context(&context, "Dockerfile", 0)?.is_none()
+                    && read_in_context(&context, "dockerfile", 0)?.is_some() =>
+                {
+                    "dockerfile".to_string()
+                }
+                None => "Dockerfile".to_string(),
+            };
+            let dockerfile = read_in_context(&context, &rel, limit)?.ok_or_else(|| {
+                Failure::input(format!("Dockerfile not found in the context: {rel}"))
+            })?;
+            let name = Path::new(&rel)
+                .file_name()
+                .map_or("Dockerfile".to_string(), |n| {
+                    n.to_string_lossy().into_owned()
+                });
+            let own = format!("{rel}.dockerignore");
+            let ignore = match read_in_context(&context, &own, limit)? {
+                Some(b) => Some((format!("{name}.dockerignore"), b)),
+                None => read_in_context(&context, ".dockerignore", limit)?
+                    .map(|b| (".dockerignore".to_string(), b)),
+            };
+            (name, dockerfile, ignore)
+        }
+    };
     let mut tags = Vec::new();
     for t in &args.tags {
         tags.push(ImageName::parse(t).map_err(|e| Failure::input(e.to_string()))?);
     }
     let req = BuildRequest {
-        context: std::fs::canonicalize(context)
+        context: std::fs::canonicalize(&context)
             .map_err(|e| Failure::input(format!("context {}: {e}", context.display())))?,
+        remote_context: remote_name,
         dockerfile: dockerfile.clone(),
         dockerfile_name: name.clone(),
         options: Options {
@@ -344,7 +474,34 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
         secrets: Arc::new(load_secrets(&args.secrets)?),
         labels: parse_labels(&args.labels)?,
     };
+    Ok(Prepared {
+        req,
+        name,
+        dockerfile,
+        tags,
+        _unpacked: unpacked,
+    })
+}
 
+pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
+    let output = match &args.output {
+        None => Output::Image,
+        Some(o) => Output::parse(o)?,
+    };
+    let Some(mut renderer) = Renderer::for_mode(&args.progress) else {
+        return Err(Failure::input(format!(
+            "invalid --progress {:?}: want auto, plain, tty, rawjson or quiet",
+            args.progress
+        )));
+    };
+    let source = ContextArg::parse(&args.context)?;
+    if matches!(source, ContextArg::Stdin) && args.file.as_deref() == Some(Path::new("-")) {
+        return Err(Failure::input(
+            "the context and the Dockerfile cannot both come from standard input",
+        ));
+    }
+    let rt = super::runtime()?;
+    let cancel = CancellationToken::new();
     let (tx, rx) = std::sync::mpsc::channel();
     let drawing = std::thread::spawn(move || {
         for e in rx {
@@ -352,9 +509,23 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
         }
         renderer.finish();
     });
+    let progress = Progress::new(tx);
+    let prepared = match prepare(&store, &args, source, &progress, &rt, &cancel) {
+        Ok(p) => p,
+        Err(f) => {
+            drop(progress);
+            let _ = drawing.join();
+            return Err(f);
+        }
+    };
+    let Prepared {
+        req,
+        name,
+        dockerfile,
+        tags,
+        _unpacked,
+    } = prepared;
     let store_for_output = store.clone();
-    let rt = super::runtime()?;
-    let cancel = CancellationToken::new();
     let result = rt.block_on(async {
         let c = cancel.clone();
         tokio::spawn(async move {
@@ -365,7 +536,7 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
             }
             c.cancel();
         });
-        kiln_solver::build(store, kiln_executor::Sandbox::new(), req, Progress::new(tx), cancel.clone()).await
+        kiln_solver::build(store, kiln_executor::Sandbox::new(), req, progress, cancel.clone()).await
     });
     // Every sender is gone once the build returns and the runtime stops.
     drop(rt);

@@ -391,3 +391,149 @@ fn missing_remote_file_is_an_infrastructure_error_without_credentials() {
         assert!(!line.contains("s3cret"), "{line}\n{}", r.stderr);
     }
 }
+
+/// `kiln build` with `context` as the context argument (a URL or `-`),
+/// `stdin` piped in.
+fn build_from(k: &Kiln, tag: &str, context: &str, stdin: Option<&[u8]>, extra: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    cmd.arg("--root")
+        .arg(k.root())
+        .args(["build", "--progress=plain", "-t", tag])
+        .args(extra)
+        .arg(context)
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1")
+        .env_remove("KILN_ROOT")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(bytes) = stdin {
+            input.write_all(bytes).unwrap();
+        }
+    }
+    let o = child.wait_with_output().unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// A gzipped tarball of a context directory made by `fill`.
+fn context_tarball(k: &Kiln, name: &str, fill: impl Fn(&std::path::Path)) -> Vec<u8> {
+    let src = k.dir.path().join(name);
+    std::fs::create_dir_all(&src).unwrap();
+    fill(&src);
+    let out = k.dir.path().join(format!("{name}.tar.gz"));
+    let st = Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::read(out).unwrap()
+}
+
+/// Contexts from a URL (a tarball, or a lone Dockerfile) and from
+/// standard input, as docker takes them; git URLs are refused for now.
+#[test]
+fn contexts_from_urls_and_stdin() {
+    require_root!();
+    let k = Kiln::new();
+    let s = Server::start();
+    let tarball = context_tarball(&k, "remote-ctx", |d| {
+        std::fs::write(
+            d.join("Dockerfile"),
+            "FROM busybox:latest\nCOPY . /ctx/\nCMD [\"cat\", \"/ctx/app.txt\"]\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("app.txt"), "from the tarball\n").unwrap();
+        std::fs::write(d.join("ignored.txt"), "no").unwrap();
+        std::fs::write(d.join(".dockerignore"), "ignored.txt\n").unwrap();
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(
+            d.join("sub/Other.Dockerfile"),
+            "FROM busybox:latest\nCOPY app.txt /other.txt\n",
+        )
+        .unwrap();
+        // A Dockerfile that points out of the context finds nothing there.
+        std::os::unix::fs::symlink("/etc/hostname", d.join("Escape.Dockerfile")).unwrap();
+    });
+    s.put("/ctx.tar.gz", &tarball, Some("\"v1\""), None);
+    let url = s.url("/ctx.tar.gz");
+    let r = build_from(&k, "remote:1", &url, None, &[]).ok();
+    assert!(
+        r.stderr.contains("[internal] load remote build context"),
+        "{}",
+        r.stderr
+    );
+    let out = k
+        .kiln(&[
+            "run",
+            "--rm",
+            "remote:1",
+            "sh",
+            "-c",
+            "cat /ctx/app.txt; ls -A /ctx",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        out,
+        "from the tarball\n.dockerignore\nDockerfile\nEscape.Dockerfile\napp.txt\nsub\n"
+    );
+    // Unchanged on the server (a 304): every step cached.
+    let r = build_from(&k, "remote:1", &url, None, &[]).ok();
+    assert!(r.ran().is_empty(), "{}", r.stderr);
+    // -f names a file in the context.
+    build_from(&k, "remote:2", &url, None, &["-f", "sub/Other.Dockerfile"]).ok();
+    let r = build_from(&k, "remote:3", &url, None, &["-f", "Escape.Dockerfile"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Dockerfile not found in the context"),
+        "{}",
+        r.stderr
+    );
+    // A URL that is not an archive is the Dockerfile.
+    s.put(
+        "/Dockerfile",
+        b"FROM busybox:latest\nRUN echo plain > /plain\n",
+        None,
+        None,
+    );
+    build_from(&k, "plain:1", &s.url("/Dockerfile"), None, &[]).ok();
+    // The same two from standard input.
+    build_from(&k, "stdin:1", "-", Some(&tarball), &[]).ok();
+    let out = k.kiln(&["run", "--rm", "stdin:1"]).ok().stdout;
+    assert_eq!(out, "from the tarball\n");
+    build_from(
+        &k,
+        "stdin:2",
+        "-",
+        Some(b"FROM busybox:latest\nRUN echo stdin > /s\n"),
+        &[],
+    )
+    .ok();
+    let r = build_from(&k, "stdin:3", "-", Some(b""), &["-f", "-"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    // Git repositories: refused, with the credentials left out.
+    let r = build_from(
+        &k,
+        "git:1",
+        "https://u:pw@example.invalid/r.git#main",
+        None,
+        &[],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("not supported yet"), "{}", r.stderr);
+    assert!(!r.stderr.contains("pw"), "{}", r.stderr);
+    // A missing URL is an infrastructure failure.
+    let r = build_from(&k, "gone:1", &s.url("/nothing.tar"), None, &[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+}

@@ -9,7 +9,7 @@ mod exec;
 pub use exec::rootfs_of;
 mod explain;
 mod file;
-mod http;
+pub(crate) mod http;
 mod mount;
 mod run_mount;
 
@@ -21,7 +21,7 @@ use kiln_cache::{Digest, Hasher, Snapshot, Store};
 use kiln_executor::Sandbox;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{ContextIndex, index_cached};
+use crate::context::{ContextIndex, index, index_cached};
 use crate::dockerignore::Patterns;
 use crate::error::{Error, Result};
 use crate::op::{Dag, Op, Vertex, VertexId};
@@ -59,6 +59,8 @@ pub struct RealWorker {
     http: OnceLock<reqwest::Client>,
     explainer: Option<explain::Explainer>,
     pub(crate) secrets: Arc<crate::secrets::Secrets>,
+    /// Whether context file digests are recorded for the next build.
+    stat_cache: bool,
 }
 
 impl RealWorker {
@@ -81,6 +83,7 @@ impl RealWorker {
             http: OnceLock::new(),
             explainer: None,
             secrets: Arc::default(),
+            stat_cache: true,
         }
     }
 
@@ -95,6 +98,13 @@ impl RealWorker {
     /// The secrets `RUN --mount=type=secret` reads.
     pub fn with_secrets(mut self, secrets: Arc<crate::secrets::Secrets>) -> RealWorker {
         self.secrets = secrets;
+        self
+    }
+
+    /// Whether the context's file digests are kept for the next build
+    /// (not for a temporary context).
+    pub fn with_stat_cache(mut self, on: bool) -> RealWorker {
+        self.stat_cache = on;
         self
     }
 
@@ -261,12 +271,13 @@ impl Worker for RealWorker {
             Op::Context(_) => {
                 let started = self.started(id, v);
                 let r = match &self.context_root {
-                    Some(root) => index_cached(
+                    Some(root) if self.stat_cache => index_cached(
                         root,
                         &self.context_paths,
                         self.ignore.as_deref(),
                         self.store.meta(),
                     ),
+                    Some(root) => index(root, &self.context_paths, self.ignore.as_deref()),
                     None => Err(Error::Usage("this build has no context".into())),
                 };
                 if let Ok(idx) = &r {
