@@ -187,20 +187,10 @@ const LAST_MODIFIED_UNIX: &str = "784111777";
 
 /// A gzipped tar holding `pkg/README`.
 fn tar_gz(k: &Kiln) -> Vec<u8> {
-    let src = k.dir.path().join("tar-src");
-    std::fs::create_dir_all(src.join("pkg")).unwrap();
-    std::fs::write(src.join("pkg/README"), "readme").unwrap();
-    let out = k.dir.path().join("pkg.tar.gz");
-    let st = Command::new("tar")
-        .arg("-czf")
-        .arg(&out)
-        .arg("-C")
-        .arg(&src)
-        .arg("pkg")
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::fs::read(out).unwrap()
+    context_tarball(k, "tar-src", |d| {
+        std::fs::create_dir_all(d.join("pkg")).unwrap();
+        std::fs::write(d.join("pkg/README"), "readme").unwrap();
+    })
 }
 
 #[test]

@@ -264,16 +264,9 @@ fn interrupted_build_leaves_nothing_behind(signal: nix::sys::signal::Signal, t: 
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(k.root().to_str().unwrap()), "{mounts}");
     // The next kiln process sweeps what a killed one left in tmp.
     k.kiln(&["images"]).ok();
-    let tmp: Vec<_> = std::fs::read_dir(k.root().join("tmp"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert!(tmp.is_empty(), "left in tmp: {tmp:?}");
+    no_mounts_or_temp_files(&k);
     // And the store still works.
     k.write("Dockerfile", "FROM busybox:latest\nRUN echo ok > /ok\n");
     k.build("after:1", &[]).ok();
@@ -310,6 +303,11 @@ fn a_failing_step_cancels_the_steps_running_beside_it() {
         .unwrap()
         .success();
     assert!(!sleeping, "the cancelled step outlived the build");
+    no_mounts_or_temp_files(&k);
+}
+
+/// Nothing of the store is mounted, and its temp directory is empty.
+fn no_mounts_or_temp_files(k: &Kiln) {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(k.root().to_str().unwrap()), "{mounts}");
     let tmp: Vec<_> = std::fs::read_dir(k.root().join("tmp"))
