@@ -21,6 +21,7 @@ pub const RULES: &[&str] = &[
     "JSONArgsRecommended",
     "MaintainerDeprecated",
     "UndefinedArgInFrom",
+    "InvalidDefaultArgInFrom",
     "WorkdirRelativePath",
     "MultipleInstructionsDisallowed",
     "LegacyKeyValueFormat",
@@ -164,7 +165,14 @@ const PLATFORM_ARGS: &[&str] = &[
 
 /// Runs the rules on a parsed file. Warnings the parser found (empty
 /// continuation lines) are included; `# check=skip` is honoured.
-pub fn lint(df: &Dockerfile, stages: &Stages) -> Vec<Warning> {
+///
+/// `valid_reference` tells whether a base name is a valid image reference
+/// (the parser knows no image names): InvalidDefaultArgInFrom uses it.
+pub fn lint(
+    df: &Dockerfile,
+    stages: &Stages,
+    valid_reference: &dyn Fn(&str) -> bool,
+) -> Vec<Warning> {
     let config = check_config(df);
     let mut l = Lint {
         out: Vec::new(),
@@ -181,6 +189,7 @@ pub fn lint(df: &Dockerfile, stages: &Stages) -> Vec<Warning> {
     }
     casing(&mut l, &df.nodes);
     from_lines(&mut l, df, stages);
+    default_bases(&mut l, df, stages, valid_reference);
     stage_rules(&mut l, stages);
     l.out.sort_by_key(|w| w.line);
     l.out
@@ -237,6 +246,69 @@ fn casing(l: &mut Lint<'_>, nodes: &[Node]) {
                 "FromAsCasing",
                 n.start_line,
                 format!("'{as_kw}' and '{kw}' keywords' casing do not match"),
+            );
+        }
+    }
+}
+
+/// InvalidDefaultArgInFrom: with no build args, only the global ARGs'
+/// defaults (and the platform args), every base name must be a valid
+/// image reference (BuildKit's `validateBaseImagesWithDefaultArgs`).
+fn default_bases(
+    l: &mut Lint<'_>,
+    df: &Dockerfile,
+    stages: &Stages,
+    valid_reference: &dyn Fn(&str) -> bool,
+) {
+    let lexer = Lexer::new(df.escape);
+    // Any real platform does: the rule asks whether defaults can give a
+    // valid name, not which one.
+    let mut env: std::collections::BTreeMap<String, String> = [
+        ("BUILDPLATFORM", "linux/amd64"),
+        ("BUILDOS", "linux"),
+        ("BUILDARCH", "amd64"),
+        ("BUILDVARIANT", ""),
+        ("TARGETPLATFORM", "linux/amd64"),
+        ("TARGETOS", "linux"),
+        ("TARGETARCH", "amd64"),
+        ("TARGETVARIANT", ""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for ins in &stages.global_args {
+        let Command::Arg(decls) = &ins.command else {
+            continue;
+        };
+        for d in decls {
+            let Ok(key) = lexer.process_word(&d.key, &env) else {
+                return;
+            };
+            match &d.value {
+                Some(v) => {
+                    let Ok(value) = lexer.process_word(v, &env) else {
+                        return;
+                    };
+                    env.insert(key.value, value.value);
+                }
+                None => {
+                    env.remove(&key.value);
+                }
+            }
+        }
+    }
+    for stage in &stages.stages {
+        let Ok(name) = lexer.process_word(&stage.from.base.value, &env) else {
+            return;
+        };
+        if !valid_reference(&name.value) {
+            l.warn(
+                "InvalidDefaultArgInFrom",
+                stage.location.start_line,
+                format!(
+                    "Default value for ARG {} results in empty or invalid base image name",
+                    stage.from.base.value
+                ),
             );
         }
     }
@@ -464,9 +536,14 @@ fn used_once(l: &mut Lint<'_>, last: &mut Option<usize>, name: &str, line: usize
 mod tests {
     use super::*;
 
+    /// A stand-in for the image-name parser the lint is given.
+    fn valid_reference(name: &str) -> bool {
+        !name.is_empty() && !name.ends_with(':') && name == name.to_lowercase()
+    }
+
     fn rules(src: &str) -> Vec<(&'static str, usize)> {
         let (df, stages) = crate::parse_stages(src.as_bytes()).unwrap();
-        lint(&df, &stages)
+        lint(&df, &stages, &valid_reference)
             .into_iter()
             .map(|w| (w.rule, w.line))
             .collect()
@@ -505,8 +582,20 @@ mod tests {
             rules("FROM a\nMAINTAINER me\n"),
             vec![("MaintainerDeprecated", 2)]
         );
-        assert_eq!(rules("FROM a:$VER\n"), vec![("UndefinedArgInFrom", 1)]);
+        assert_eq!(
+            rules("FROM a:$VER\n"),
+            vec![("UndefinedArgInFrom", 1), ("InvalidDefaultArgInFrom", 1)]
+        );
         assert_eq!(rules("ARG VER=1\nFROM a:$VER\n"), vec![]);
+        assert_eq!(
+            rules("ARG BASE\nFROM ${BASE}\n"),
+            vec![("InvalidDefaultArgInFrom", 2)]
+        );
+        assert_eq!(rules("ARG BASE=alpine\nFROM ${BASE}\n"), vec![]);
+        assert_eq!(
+            rules("ARG V=1\nARG BASE=a:${V}-${TARGETARCH}\nFROM ${BASE}\n"),
+            vec![]
+        );
         assert_eq!(rules("FROM --platform=$BUILDPLATFORM a\n"), vec![]);
         assert_eq!(
             rules("FROM a\nWORKDIR rel\nWORKDIR rel2\n"),

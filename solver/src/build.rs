@@ -164,10 +164,11 @@ pub async fn build(
             Ok(kiln_parser::parse_stages(&req.dockerfile)?)
         },
     )?;
-    let mut warnings: Vec<String> = kiln_parser::lint::lint(&df, &stages)
-        .iter()
-        .map(|w| format!("{}: {} (line {})", w.rule, w.message, w.line))
-        .collect();
+    let mut warnings: Vec<String> =
+        kiln_parser::lint::lint(&df, &stages, &|name| ImageName::parse(name).is_ok())
+            .iter()
+            .map(|w| format!("{}: {} (line {})", w.rule, w.message, w.line))
+            .collect();
     if kiln_parser::lint::check_config(&df).error && !warnings.is_empty() {
         let mut rules: Vec<&str> = warnings
             .iter()

@@ -32,7 +32,9 @@ pub fn run(args: Args) -> Result<i32, Failure> {
             &e.to_string(),
         ))
     })?;
-    let warnings = lint(&df, &stages);
+    let warnings = lint(&df, &stages, &|name| {
+        kiln_cache::ImageName::parse(name).is_ok()
+    });
     for w in &warnings {
         println!("WARNING: {} - {}", w.rule, rule_url(w.rule));
         println!(
