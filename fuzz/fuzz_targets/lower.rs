@@ -1,8 +1,9 @@
-//! Fuzz target for lowering: bytes → typed stages → the op graph and image
-//! config a build would run, with every base image resolved to a small
-//! fake one. Build args and the target come from the file itself, so that
-//! their paths are explored too; the fake base image carries the file's
-//! own ONBUILD triggers, so that a `FROM` runs them.
+//! Fuzz target for linting and lowering: bytes → typed stages → the lint
+//! warnings → the op graph and image config a build would run, with every
+//! base image resolved to a small fake one. Build args and the target come
+//! from the file itself, so that their paths are explored too; the fake
+//! base image carries the file's own ONBUILD triggers, so that a `FROM`
+//! runs them.
 //!
 //! Lowering may refuse a file; it may not panic, overflow the stack or
 //! run away in time or memory.
@@ -45,6 +46,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok((df, stages)) = kiln_parser::parse_stages(data) else {
         return;
     };
+    // The build lints every file first, parsing base names as references.
+    let _ = kiln_parser::lint::lint(&df, &stages, &|name| {
+        kiln_cache::ImageName::parse(name).is_ok()
+    });
     let mut triggers = Vec::new();
     let mut build_args = BTreeMap::new();
     for ins in stages.stages.iter().flat_map(|s| &s.commands) {
