@@ -14,6 +14,7 @@ mod build;
 pub mod context;
 pub mod dockerignore;
 mod error;
+pub mod git;
 pub mod lower;
 pub mod op;
 pub mod progress;

@@ -31,6 +31,8 @@ pub enum Op {
     Image(ImageSource),
     /// The local build context (read in place).
     Context(ContextSource),
+    /// A git repository's tree at one commit (`ADD <git URL>`).
+    Git(GitSource),
     /// A process in a sandbox on input 0; its changes are the result.
     Exec(ExecOp),
     /// Files from input 1 copied into input 0.
@@ -51,6 +53,20 @@ pub struct ImageSource {
     pub manifest: Digest,
     /// Layers bottom first.
     pub diff_ids: Vec<Digest>,
+}
+
+/// A git repository at one commit, for `ADD <git URL>`: resolved (fetched)
+/// on every build, its files then keyed by content like the context's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GitSource {
+    /// The URL as written. It may carry credentials, so it stays out of
+    /// digests and keys.
+    #[serde(skip)]
+    pub url: String,
+    /// The URL without credentials, `#ref:subdir` included: the identity.
+    pub shown: String,
+    /// `--checksum`: what the commit's name must start with.
+    pub checksum: Option<String>,
 }
 
 /// The build context and the paths the build reads from it.

@@ -1,5 +1,6 @@
-//! Build contexts that are not a directory on this machine: a tarball (or
-//! a lone Dockerfile) at an HTTP(S) URL, or on standard input. As docker
+//! Build contexts that are not a directory on this machine: a git
+//! repository, a tarball (or a lone Dockerfile) at an HTTP(S) URL, or
+//! either on standard input. As docker
 //! and BuildKit do, an archive (plain, gzip, bzip2, xz or zstd tar,
 //! recognised by content) is unpacked and is the context; anything else
 //! is the Dockerfile, with an empty context.
@@ -17,6 +18,7 @@ use kiln_cache::{Store, compression};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result, io_err};
+use crate::git::{self, GitUrl};
 use crate::op::{UrlSource, redact_userinfo};
 use crate::progress::{Event, Progress};
 use crate::worker::http;
@@ -28,7 +30,9 @@ const FETCH_VERTEX: usize = crate::build::INTERNAL - 1;
 /// A context unpacked into a temporary directory, removed on drop.
 #[derive(Debug)]
 pub struct UnpackedContext {
-    dir: tempfile::TempDir,
+    /// Holds the files until the build is over.
+    _dir: tempfile::TempDir,
+    root: PathBuf,
     /// The Dockerfile, when the source was one rather than an archive.
     pub dockerfile: Option<Vec<u8>>,
 }
@@ -36,7 +40,7 @@ pub struct UnpackedContext {
 impl UnpackedContext {
     /// The context's root directory.
     pub fn root(&self) -> PathBuf {
-        self.dir.path().join("context")
+        self.root.clone()
     }
 }
 
@@ -68,7 +72,8 @@ pub fn unpack_file(store: &Store, file: &Path) -> Result<UnpackedContext> {
             .read_to_end(&mut bytes)
             .map_err(|e| io_err(file, e))?;
         return Ok(UnpackedContext {
-            dir,
+            _dir: dir,
+            root,
             dockerfile: Some(bytes),
         });
     }
@@ -76,7 +81,8 @@ pub fn unpack_file(store: &Store, file: &Path) -> Result<UnpackedContext> {
     kiln_cache::layer::extract(std::io::BufReader::new(decoded), &root, "", None)
         .map_err(|e| Error::Usage(format!("the context archive: {e}")))?;
     Ok(UnpackedContext {
-        dir,
+        _dir: dir,
+        root,
         dockerfile: None,
     })
 }
@@ -91,13 +97,46 @@ pub fn fetch_context(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<UnpackedContext> {
+    step(progress, "[internal] load remote build context", || {
+        fetch(store, url, progress, cancel)
+    })
+}
+
+/// Fetches a git repository at one commit as the context, as the step
+/// `[internal] load git source URL`.
+pub fn git_context(
+    store: &Store,
+    url: &GitUrl,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<UnpackedContext> {
+    step(
+        progress,
+        &format!("[internal] load git source {}", url.shown()),
+        || {
+            let tree = git::fetch(store, url, cancel)?;
+            progress.send(Event::Status {
+                vertex: FETCH_VERTEX,
+                text: format!("commit {}", tree.commit),
+            });
+            Ok(UnpackedContext {
+                root: tree.root(),
+                _dir: tree.into_dir(),
+                dockerfile: None,
+            })
+        },
+    )
+}
+
+/// Runs `f` as a progress step of its own.
+fn step<T>(progress: &Progress, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let started = Instant::now();
     progress.send(Event::Started {
         vertex: FETCH_VERTEX,
-        name: "[internal] load remote build context".to_string(),
+        name: name.to_string(),
         at: SystemTime::now(),
     });
-    let r = fetch(store, url, progress, cancel);
+    let r = f();
     match &r {
         Ok(_) => progress.send(Event::Done {
             vertex: FETCH_VERTEX,

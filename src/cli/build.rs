@@ -81,9 +81,10 @@ pub struct Args {
     /// at least 4).
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
-    /// The build context: a directory; an http(s) URL of a tarball (plain,
-    /// gzip, bzip2, xz or zstd) or of a Dockerfile alone; or `-` for either
-    /// on standard input.
+    /// The build context: a directory; a git repository
+    /// (`https://host/repo.git#ref:dir`, `git@host:repo.git`, `git://…`);
+    /// an http(s) URL of a tarball (plain, gzip, bzip2, xz or zstd) or of a
+    /// Dockerfile alone; or `-` for either on standard input.
     context: PathBuf,
 }
 
@@ -285,6 +286,7 @@ fn load_secrets(specs: &[String]) -> Result<kiln_solver::secrets::Secrets, Failu
 /// Where `kiln build` takes its context from.
 enum ContextArg {
     Dir(PathBuf),
+    Git(kiln_solver::git::GitUrl),
     Url(String),
     Stdin,
 }
@@ -292,25 +294,15 @@ enum ContextArg {
 impl ContextArg {
     fn parse(arg: &Path) -> Result<ContextArg, Failure> {
         let text = arg.to_string_lossy();
-        let git = || {
-            Failure::input(format!(
-                "{}: building from a git repository is not supported yet",
-                kiln_solver::op::redact_userinfo(&text)
-            ))
-        };
         if text == "-" {
             return Ok(ContextArg::Stdin);
         }
-        if text.starts_with("git@") || text.starts_with("git://") {
-            return Err(git());
+        match kiln_solver::git::GitUrl::parse(&text) {
+            Some(Ok(url)) => return Ok(ContextArg::Git(url)),
+            Some(Err(message)) => return Err(Failure::input(message)),
+            None => {}
         }
         if text.starts_with("http://") || text.starts_with("https://") {
-            // BuildKit: an HTTP(S) URL is a git repository when its path
-            // ends in `.git`.
-            let path = text.split(['#', '?']).next().unwrap_or_default();
-            if path.trim_end_matches('/').ends_with(".git") {
-                return Err(git());
-            }
             return Ok(ContextArg::Url(text.into_owned()));
         }
         Ok(ContextArg::Dir(arg.to_path_buf()))
@@ -383,6 +375,17 @@ fn prepare(
                 .map_err(solver_err)?;
             let name = kiln_solver::op::redact_userinfo(&url);
             (unpacked.root(), Some(unpacked), Some(name))
+        }
+        ContextArg::Git(url) => {
+            let (store, progress, cancel, u) =
+                (store.clone(), progress.clone(), cancel.clone(), url.clone());
+            let fetch =
+                rt.spawn_blocking(move || remote::git_context(&store, &u, &progress, &cancel));
+            let unpacked = rt
+                .block_on(fetch)
+                .map_err(|e| Failure::infra(format!("fetching the context: {e}")))?
+                .map_err(solver_err)?;
+            (unpacked.root(), Some(unpacked), Some(url.shown()))
         }
         ContextArg::Stdin => {
             let (_spooled, path) =

@@ -9,5 +9,6 @@ mod add_url;
 mod build;
 mod differential;
 mod errors;
+mod git;
 mod run;
 mod run_mount;

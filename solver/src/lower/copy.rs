@@ -5,7 +5,8 @@ use kiln_parser::instruction::{Copy, Instruction, Spanned};
 use super::{Lowering, StageState, at, lines};
 use crate::error::Result;
 use crate::op::{
-    CopyOp, ImageSource, MkdirOp, Op, Owner, UrlSource, VertexId, VertexMeta, redact_userinfo,
+    CopyOp, GitSource, ImageSource, MkdirOp, Op, Owner, UrlSource, VertexId, VertexMeta,
+    redact_userinfo,
 };
 
 /// Lexically cleans an absolute path (`/a/./b/../c` is `/a/c`), never
@@ -121,6 +122,7 @@ pub(super) fn lower_copy(
     let is_url = |v: &str| !is_git(v) && (v.starts_with("http://") || v.starts_with("https://"));
     // Checked before the sources themselves, as BuildKit does
     // (`dispatchCopy`); COPY's flag never gets here (the parser refuses it).
+    let mut git_checksum = None;
     let checksum = match &c.checksum {
         None => None,
         Some(sum) => {
@@ -140,18 +142,36 @@ pub(super) fn lower_copy(
                 ));
             }
             let v = l.expand(sum, &env, ins)?;
-            Some(v.parse::<kiln_cache::Digest>().map_err(|_| {
-                at(
-                    sum.span,
-                    lines(ins),
-                    format!("invalid checksum {v:?}: want sha256:<64 lowercase hex digits>"),
-                )
-            })?)
+            if is_git(only) {
+                // For a repository, the checksum is (a prefix of) the
+                // commit's name.
+                if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(at(
+                        sum.span,
+                        lines(ins),
+                        format!(
+                            "invalid checksum {v:?}: want a commit's hex name or a prefix of it"
+                        ),
+                    ));
+                }
+                git_checksum = Some(v.to_lowercase());
+                None
+            } else {
+                Some(v.parse::<kiln_cache::Digest>().map_err(|_| {
+                    at(
+                        sum.span,
+                        lines(ins),
+                        format!("invalid checksum {v:?}: want sha256:<64 lowercase hex digits>"),
+                    )
+                })?)
+            }
         }
     };
     let mut sources = Vec::new();
     let mut urls = Vec::new();
     let mut shown_sources = Vec::new();
+    let mut git_sources = Vec::new();
+    let source_count = raw_sources.len();
     for (span, v) in raw_sources {
         let git = is_git(&v);
         let url = is_url(&v);
@@ -163,11 +183,27 @@ pub(super) fn lower_copy(
                 return Err(at(span, lines(ins), "source can't be a URL for COPY"));
             }
             (true, true, _) => {
-                return Err(at(
-                    span,
-                    lines(ins),
-                    "ADD from a git repository is not supported yet",
-                ));
+                let url = match crate::git::GitUrl::parse(&v) {
+                    Some(Ok(u)) => u,
+                    Some(Err(m)) => return Err(at(span, lines(ins), m)),
+                    None => {
+                        return Err(at(
+                            span,
+                            lines(ins),
+                            format!("unsupported git URL {:?}", redact_userinfo(&v)),
+                        ));
+                    }
+                };
+                if c.keep_git_dir == Some(true) {
+                    return Err(at(
+                        span,
+                        lines(ins),
+                        "ADD --keep-git-dir=true is not supported yet",
+                    ));
+                }
+                shown_sources.push(redact_userinfo(&v));
+                git_sources.push((span, v, url));
+                continue;
             }
             (true, _, true) => {
                 let parsed = reqwest::Url::parse(&v).map_err(|e| {
@@ -230,10 +266,40 @@ pub(super) fn lower_copy(
     };
     let dest = resolve_dest(workdir, &dest_raw);
 
-    let (source, owner_default) = match &c.from {
-        None if sources.is_empty() => (l.scratch(), Owner::Root),
-        None => (l.context(&sources), Owner::Root),
-        Some(from) => (copy_source(l, ins, from, stage_index)?, Owner::Keep),
+    // A repository is a source of its own, read like the context: its
+    // whole tree is copied (semantics.md ADD-5).
+    let git_vertex = match git_sources.pop() {
+        None => None,
+        Some((span, _, _)) if source_count > 1 => {
+            return Err(at(
+                span,
+                lines(ins),
+                "ADD of a git repository takes no other source",
+            ));
+        }
+        Some((_, raw, url)) => {
+            let shown = url.shown();
+            sources.push(".".to_string());
+            Some(l.dag.add(
+                Op::Git(GitSource {
+                    url: raw,
+                    shown: shown.clone(),
+                    checksum: git_checksum,
+                }),
+                vec![],
+                VertexMeta {
+                    name: format!("[internal] load git source {shown}"),
+                    lines: Some(lines(ins)),
+                    no_cache: true,
+                },
+            ))
+        }
+    };
+    let (source, owner_default) = match (&c.from, git_vertex) {
+        (None, Some(git)) => (git, Owner::Root),
+        (None, None) if sources.is_empty() => (l.scratch(), Owner::Root),
+        (None, None) => (l.context(&sources), Owner::Root),
+        (Some(from), _) => (copy_source(l, ins, from, stage_index)?, Owner::Keep),
     };
     let owner = match &chown {
         Some(c) => Owner::Chown(c.clone()),

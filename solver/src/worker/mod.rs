@@ -61,6 +61,8 @@ pub struct RealWorker {
     pub(crate) secrets: Arc<crate::secrets::Secrets>,
     /// Whether context file digests are recorded for the next build.
     stat_cache: bool,
+    /// Trees of `ADD <git URL>`, kept until the build is over.
+    git_trees: std::sync::Mutex<Vec<crate::git::GitTree>>,
 }
 
 impl RealWorker {
@@ -84,6 +86,7 @@ impl RealWorker {
             explainer: None,
             secrets: Arc::default(),
             stat_cache: true,
+            git_trees: std::sync::Mutex::default(),
         }
     }
 
@@ -293,6 +296,22 @@ impl Worker for RealWorker {
                     output: Output::Context(Arc::new(idx)),
                 })
             }
+            Op::Git(g) => {
+                let started = self.started(id, v);
+                let r = self.fetch_git(g, v, cancel);
+                if let Ok((commit, _)) = &r {
+                    self.progress.send(Event::Status {
+                        vertex: id.index(),
+                        text: format!("commit {commit}"),
+                    });
+                }
+                self.finish(id, started, &r);
+                let (commit, idx) = r?;
+                Ok(Resolved {
+                    key: op_key("git", &(&g.shown, &commit), &[]),
+                    output: Output::Context(Arc::new(idx)),
+                })
+            }
             Op::Exec(e) => {
                 // A RUN without mounts keys on its root filesystem alone;
                 // each mount adds what it shows (run_mount::mount_keys).
@@ -407,6 +426,51 @@ impl Worker for RealWorker {
 }
 
 impl RealWorker {
+    /// Fetches an `ADD <git URL>` tree: its commit, and its files indexed
+    /// like a context's (content digests, so that a new commit with the
+    /// same files leaves the copy cached).
+    fn fetch_git(
+        &self,
+        g: &crate::op::GitSource,
+        v: &Vertex,
+        cancel: &CancellationToken,
+    ) -> Result<(String, ContextIndex)> {
+        let url = match crate::git::GitUrl::parse(&g.url) {
+            Some(Ok(u)) => u,
+            _ => return Err(Error::Usage(format!("{}: not a git URL", g.shown))),
+        };
+        let with_lines = |e: Error| match e {
+            Error::Network { url, message, .. } => Error::Network {
+                url,
+                message,
+                lines: v.meta.lines,
+            },
+            Error::Source { message, .. } => Error::Source {
+                message,
+                lines: v.meta.lines,
+            },
+            other => other,
+        };
+        let tree = crate::git::fetch(&self.store, &url, cancel).map_err(with_lines)?;
+        if let Some(sum) = &g.checksum
+            && !tree.commit.starts_with(sum.as_str())
+        {
+            return Err(Error::Source {
+                message: format!(
+                    "expected checksum to match {sum}, got {} ({})",
+                    tree.commit, g.shown
+                ),
+                lines: v.meta.lines,
+            });
+        }
+        let idx = index(&tree.root(), &[".".to_string()], None)?;
+        let commit = tree.commit.clone();
+        if let Ok(mut trees) = self.git_trees.lock() {
+            trees.push(tree);
+        }
+        Ok((commit, idx))
+    }
+
     /// Answers from the cache, or runs `f` and records its result.
     fn cached_or(
         &self,

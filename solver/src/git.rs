@@ -1,0 +1,347 @@
+//! Git sources: a repository named by URL (`https://host/repo.git#ref:dir`,
+//! `git://…`, `ssh://…`, `git@host:repo.git`), fetched with the `git`
+//! program at one commit, its tree (or a directory of it) unpacked into a
+//! temporary directory. Used for git build contexts and `ADD <git URL>`.
+//!
+//! `git` runs as BuildKit runs it: no system or user configuration, no
+//! prompts, no hooks, no protocol but http(s), git and ssh (never `file`
+//! or `ext`: a Dockerfile must not read the host's repositories), refs
+//! after `--`, a shallow fetch first. The tree leaves git through
+//! `git archive` and is unpacked with the layer applier, so nothing in the
+//! repository can point outside the directory. Files are 0644 or 0755.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use kiln_cache::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result, io_err};
+use crate::op::redact_userinfo;
+
+/// A git URL, split as BuildKit's `dfgitutil` splits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitUrl {
+    /// What `git fetch` is given.
+    pub remote: String,
+    /// Branch, tag or commit; `None` for the remote's HEAD.
+    pub reference: Option<String>,
+    /// A directory of the tree, relative and clean; `None` for the root.
+    pub subdir: Option<String>,
+}
+
+impl GitUrl {
+    /// `Some` when `s` names a git repository (an error when it does but
+    /// cannot be used); `None` for anything else.
+    pub fn parse(s: &str) -> Option<std::result::Result<GitUrl, String>> {
+        let (base, fragment) = match s.split_once('#') {
+            Some((b, f)) => (b, Some(f)),
+            None => (s, None),
+        };
+        let http = base.starts_with("http://") || base.starts_with("https://");
+        // BuildKit: an HTTP(S) URL is a repository when its path ends in
+        // `.git`.
+        let http_git = http
+            && base
+                .split('?')
+                .next()
+                .is_some_and(|p| p.trim_end_matches('/').ends_with(".git"));
+        let git = base.starts_with("git://")
+            || base.starts_with("ssh://")
+            || (base.starts_with("git@") && base.contains(':'));
+        if !git && !http_git {
+            return None;
+        }
+        Some(Self::split(base, fragment))
+    }
+
+    fn split(base: &str, fragment: Option<&str>) -> std::result::Result<GitUrl, String> {
+        let shown = redact_userinfo(base);
+        if base.contains('?') {
+            return Err(format!(
+                "{shown}: git URL query options are not supported yet (use #ref:subdir)"
+            ));
+        }
+        let (reference, subdir) = match fragment {
+            None => ("", None),
+            Some(f) => match f.split_once(':') {
+                Some((r, d)) => (r, Some(d)),
+                None => (f, None),
+            },
+        };
+        if reference.starts_with('-') {
+            return Err(format!("{shown}: invalid git reference {reference:?}"));
+        }
+        let subdir = match subdir {
+            None => None,
+            Some(d) => {
+                if d.split('/').any(|c| c == "..") {
+                    return Err(format!("{shown}: invalid git subdirectory {d:?}"));
+                }
+                let clean = crate::context::clean_rel(d);
+                (!clean.is_empty()).then_some(clean)
+            }
+        };
+        Ok(GitUrl {
+            remote: base.to_string(),
+            reference: (!reference.is_empty()).then(|| reference.to_string()),
+            subdir,
+        })
+    }
+
+    /// The URL without credentials, for names and messages.
+    pub fn shown(&self) -> String {
+        let mut s = redact_userinfo(&self.remote);
+        if self.reference.is_some() || self.subdir.is_some() {
+            s.push('#');
+            s.push_str(self.reference.as_deref().unwrap_or_default());
+            if let Some(d) = &self.subdir {
+                s.push(':');
+                s.push_str(d);
+            }
+        }
+        s
+    }
+}
+
+/// One fetched tree: the commit and where its files are.
+#[derive(Debug)]
+pub struct GitTree {
+    /// The commit's full hex name.
+    pub commit: String,
+    /// The tree (or the subdirectory) unpacked; removed on drop.
+    dir: tempfile::TempDir,
+}
+
+impl GitTree {
+    /// The directory holding the files.
+    pub fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("tree")
+    }
+
+    /// The temporary directory, to keep the files as long as needed.
+    pub fn into_dir(self) -> tempfile::TempDir {
+        self.dir
+    }
+}
+
+/// How long one git command may take before it is stopped.
+const GIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs `git` in `repo` with kiln's fixed configuration; its stdout.
+fn git(
+    repo: &Path,
+    home: &Path,
+    args: &[&str],
+    url: &GitUrl,
+    cancel: &CancellationToken,
+) -> Result<Vec<u8>> {
+    let mut cmd = Command::new("git");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_SSH_COMMAND", "ssh -F /dev/null -o BatchMode=yes")
+        .env("LC_ALL", "C");
+    // Proxies apply to git's HTTP as to kiln's downloads.
+    for (k, v) in std::env::vars_os() {
+        if k.to_str()
+            .is_some_and(|k| k.to_ascii_lowercase().ends_with("_proxy"))
+        {
+            cmd.env(k, v);
+        }
+    }
+    cmd.arg("-C")
+        .arg(repo)
+        .args([
+            "-c",
+            "protocol.allow=never",
+            "-c",
+            "protocol.https.allow=always",
+            "-c",
+            "protocol.http.allow=always",
+            "-c",
+            "protocol.git.allow=always",
+            "-c",
+            "protocol.ssh.allow=always",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "tar.umask=0022",
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let fail = |message: String| Error::Network {
+        url: url.shown(),
+        message,
+        lines: None,
+    };
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("cannot run git: {e}")))?;
+    // Both pipes drain on their own threads, so that a chatty git never
+    // blocks on a full pipe while it is being waited for.
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let out_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_end(&mut b);
+        }
+        b
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.take(64 << 10).read_to_end(&mut b);
+        }
+        b
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| fail(e.to_string()))? {
+            break s;
+        }
+        if cancel.is_cancelled() || started.elapsed() > GIT_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            if cancel.is_cancelled() {
+                return Err(Error::Canceled);
+            }
+            return Err(fail(format!("git {} timed out", args[0])));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out_t.join().unwrap_or_default();
+    let stderr = err_t.join().unwrap_or_default();
+    if !status.success() {
+        let text = String::from_utf8_lossy(&stderr);
+        let last = text
+            .lines()
+            .rfind(|l| !l.trim().is_empty())
+            .unwrap_or("no message");
+        return Err(fail(format!(
+            "git {} failed: {}",
+            args[0],
+            redact_userinfo(last.trim())
+        )));
+    }
+    Ok(stdout)
+}
+
+/// Fetches `url` at its reference and unpacks the tree (or its
+/// subdirectory) into a temporary directory of the store.
+pub fn fetch(store: &Store, url: &GitUrl, cancel: &CancellationToken) -> Result<GitTree> {
+    let dir = store.temp_dir()?;
+    let repo = dir.path().join("repo.git");
+    let home = dir.path().join("home");
+    let tree = dir.path().join("tree");
+    for d in [&repo, &home, &tree] {
+        std::fs::create_dir(d).map_err(|e| io_err(d, e))?;
+    }
+    git(&repo, &home, &["init", "--bare", "-q"], url, cancel)?;
+    let want = url.reference.as_deref().unwrap_or("HEAD");
+    let refspec = format!("+{want}:refs/kiln/fetched");
+    let shallow = [
+        "fetch",
+        "--depth=1",
+        "--no-tags",
+        "--no-recurse-submodules",
+        "--",
+        &url.remote,
+        &refspec,
+    ];
+    let found = match git(&repo, &home, &shallow, url, cancel) {
+        Ok(_) => "refs/kiln/fetched".to_string(),
+        Err(Error::Canceled) => return Err(Error::Canceled),
+        // A server that refuses a shallow fetch, or a commit by its name:
+        // fetch every branch and tag, then look the reference up there.
+        Err(first) => {
+            let Some(reference) = url.reference.clone() else {
+                return Err(first);
+            };
+            let all = [
+                "fetch",
+                "--no-tags",
+                "--no-recurse-submodules",
+                "--",
+                &url.remote,
+                "+refs/heads/*:refs/heads/*",
+                "+refs/tags/*:refs/tags/*",
+            ];
+            git(&repo, &home, &all, url, cancel).map_err(|_| first)?;
+            reference
+        }
+    };
+    let resolved = format!("{found}^{{commit}}");
+    let commit = git(
+        &repo,
+        &home,
+        &["rev-parse", "--verify", "--quiet", &resolved],
+        url,
+        cancel,
+    )
+    .map_err(|_| Error::Source {
+        message: format!("{}: reference {want:?} not found", url.shown()),
+        lines: None,
+    })?;
+    let commit = String::from_utf8_lossy(&commit).trim().to_string();
+    let treeish = match &url.subdir {
+        Some(d) => format!("{commit}:{d}"),
+        None => commit.clone(),
+    };
+    let tar = git(
+        &repo,
+        &home,
+        &["archive", "--format=tar", &treeish],
+        url,
+        cancel,
+    )
+    .map_err(|_| Error::Source {
+        message: format!(
+            "{}: no directory {:?} at commit {commit}",
+            url.shown(),
+            url.subdir.as_deref().unwrap_or("")
+        ),
+        lines: None,
+    })?;
+    kiln_cache::layer::extract(&tar[..], &tree, "", Some((0, 0)))
+        .map_err(|e| Error::Usage(format!("{}: unpacking the tree: {e}", url.shown())))?;
+    Ok(GitTree { commit, dir })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Option<std::result::Result<GitUrl, String>> {
+        GitUrl::parse(s)
+    }
+
+    #[test]
+    fn urls_as_buildkit_reads_them() {
+        assert_eq!(parse("https://example.com/ctx.tar.gz"), None);
+        assert_eq!(parse("https://example.com/x.git.tar"), None);
+        assert_eq!(parse("./dir"), None);
+        let u = parse("https://u:p@h.example/o/r.git#v1.0:sub/dir")
+            .unwrap()
+            .unwrap();
+        assert_eq!(u.remote, "https://u:p@h.example/o/r.git");
+        assert_eq!(u.reference.as_deref(), Some("v1.0"));
+        assert_eq!(u.subdir.as_deref(), Some("sub/dir"));
+        assert_eq!(u.shown(), "https://h.example/o/r.git#v1.0:sub/dir");
+        let u = parse("git@github.com:o/r.git").unwrap().unwrap();
+        assert_eq!((u.reference, u.subdir), (None, None));
+        let u = parse("git://127.0.0.1:9418/r.git#:docs").unwrap().unwrap();
+        assert_eq!((u.reference, u.subdir.as_deref()), (None, Some("docs")));
+        assert!(parse("https://h/r.git#--upload-pack=x").unwrap().is_err());
+        assert!(parse("https://h/r.git#main:../../etc").unwrap().is_err());
+        assert!(parse("https://h/r.git?ref=main").unwrap().is_err());
+    }
+}
