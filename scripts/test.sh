@@ -15,9 +15,12 @@ echo "== cargo test"
 log=$(mktemp)
 rc=$(mktemp)
 trap 'rm -f "$log" "$rc"' EXIT
-# POSIX sh has no pipefail: cargo's status travels through a file.
-{ cargo test --workspace --locked --no-fail-fast 2>&1; echo $? >"$rc"; } | tee "$log"
+# POSIX sh has no pipefail: cargo's status travels through a file. The
+# `||` keeps `set -e` from ending the group before the status is written;
+# a missing status counts as a failure.
+{ cargo test --workspace --locked --no-fail-fast 2>&1 && echo 0 >"$rc" || echo $? >"$rc"; } | tee "$log"
 status=$(cat "$rc")
+status=${status:-1}
 # `cargo test` prints one result line per test binary; sum them up.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i; if ($(i+1) ~ /^ignored;?$/) g += $i } }
      /^[a-z]+ tests: [0-9]+ run, [0-9]+ failed/ { p += $3 - $5; f += $5 }

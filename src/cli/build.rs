@@ -333,6 +333,27 @@ fn read_in_context(root: &Path, rel: &str, limit: u64) -> Result<Option<Vec<u8>>
     Ok(Some(bytes))
 }
 
+/// Runs a context fetch (which blocks) on the runtime's blocking pool.
+fn fetch_in_background(
+    rt: &tokio::runtime::Runtime,
+    store: &Arc<Store>,
+    progress: &Progress,
+    cancel: &CancellationToken,
+    f: impl FnOnce(
+        &Arc<Store>,
+        &Progress,
+        &CancellationToken,
+    ) -> kiln_solver::Result<kiln_solver::remote::UnpackedContext>
+    + Send
+    + 'static,
+) -> Result<kiln_solver::remote::UnpackedContext, Failure> {
+    let (store, progress, cancel) = (store.clone(), progress.clone(), cancel.clone());
+    let job = rt.spawn_blocking(move || f(&store, &progress, &cancel));
+    rt.block_on(job)
+        .map_err(|e| Failure::infra(format!("fetching the context: {e}")))?
+        .map_err(|e| Failure::new(exit::for_class(e.class()), e.to_string()))
+}
+
 /// Finds the context (downloading or unpacking it if need be), the
 /// Dockerfile and the ignore file, and makes the build request.
 fn prepare(
@@ -365,26 +386,18 @@ fn prepare(
             (dir, None, None)
         }
         ContextArg::Url(url) => {
-            let (store, progress, cancel, u) =
-                (store.clone(), progress.clone(), cancel.clone(), url.clone());
-            let fetch =
-                rt.spawn_blocking(move || remote::fetch_context(&store, &u, &progress, &cancel));
-            let unpacked = rt
-                .block_on(fetch)
-                .map_err(|e| Failure::infra(format!("fetching the context: {e}")))?
-                .map_err(solver_err)?;
+            let u = url.clone();
+            let unpacked = fetch_in_background(rt, store, progress, cancel, move |s, p, c| {
+                remote::fetch_context(s, &u, p, c)
+            })?;
             let name = kiln_solver::op::redact_userinfo(&url);
             (unpacked.root(), Some(unpacked), Some(name))
         }
         ContextArg::Git(url) => {
-            let (store, progress, cancel, u) =
-                (store.clone(), progress.clone(), cancel.clone(), url.clone());
-            let fetch =
-                rt.spawn_blocking(move || remote::git_context(&store, &u, &progress, &cancel));
-            let unpacked = rt
-                .block_on(fetch)
-                .map_err(|e| Failure::infra(format!("fetching the context: {e}")))?
-                .map_err(solver_err)?;
+            let u = url.clone();
+            let unpacked = fetch_in_background(rt, store, progress, cancel, move |s, p, c| {
+                remote::git_context(s, &u, p, c)
+            })?;
             (unpacked.root(), Some(unpacked), Some(url.shown()))
         }
         ContextArg::Stdin => {

@@ -805,13 +805,16 @@ fn source_date_epoch_makes_builds_reproducible() {
         std::fs::read_to_string(local.join("epoch")).unwrap(),
         "1700000001\n"
     );
-    // Without a RUN (whose files are dated when it runs), the same
-    // inputs give the same image, every step run again.
+    // Without steps that date files when they run (a RUN's files, or a
+    // directory a COPY adds to: rewrite-timestamp's job, not offered),
+    // the same inputs give the same image, every step run again, seconds
+    // apart.
     k.write(
         "Dockerfile",
-        "ARG SOURCE_DATE_EPOCH=1700000001\nFROM busybox:latest\nWORKDIR /w/x\nCOPY a.txt .\nENV A=1\n",
+        "ARG SOURCE_DATE_EPOCH=1700000001\nFROM busybox:latest\nWORKDIR /w/x\nENV A=1\n",
     );
     k.build("sde:2", &[]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     k.build("sde:2b", &["--no-cache"]).ok();
     assert_eq!(image("sde:2").config_digest, image("sde:2b").config_digest);
     // A build-arg overrides the default.
