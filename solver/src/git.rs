@@ -138,6 +138,29 @@ fn git(
     url: &GitUrl,
     cancel: &CancellationToken,
 ) -> Result<Vec<u8>> {
+    git_with(repo, home, args, url, cancel, |out| {
+        let mut b = Vec::new();
+        out.read_to_end(&mut b)
+            .map(|_| b)
+            .map_err(|e| Error::Network {
+                url: url.shown(),
+                message: format!("reading from git: {e}"),
+                lines: None,
+            })
+    })
+}
+
+/// Runs `git` as [`git`] does, handing its stdout to `consume` as it
+/// comes (an archive is unpacked while git writes it, never held whole).
+/// A failed git wins over what `consume` said of its output.
+fn git_with<T: Send>(
+    repo: &Path,
+    home: &Path,
+    args: &[&str],
+    url: &GitUrl,
+    cancel: &CancellationToken,
+    consume: impl FnOnce(&mut dyn Read) -> Result<T> + Send,
+) -> Result<T> {
     let mut cmd = Command::new("git");
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -185,54 +208,69 @@ fn git(
     let mut child = cmd
         .spawn()
         .map_err(|e| fail(format!("cannot run git: {e}")))?;
-    // Both pipes drain on their own threads, so that a chatty git never
-    // blocks on a full pipe while it is being waited for.
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
-    let out_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        if let Some(o) = out.as_mut() {
-            let _ = o.read_to_end(&mut b);
-        }
-        b
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        if let Some(e) = err.as_mut() {
-            let _ = e.take(64 << 10).read_to_end(&mut b);
-        }
-        b
-    });
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().map_err(|e| fail(e.to_string()))? {
-            break s;
-        }
-        if cancel.is_cancelled() || started.elapsed() > GIT_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            if cancel.is_cancelled() {
-                return Err(Error::Canceled);
+    std::thread::scope(|scope| {
+        // Both pipes drain on their own threads, so that git never blocks
+        // on a full pipe while it is being waited for; of stderr only the
+        // end is kept.
+        let out_t = scope.spawn(move || match out.as_mut() {
+            Some(o) => consume(o),
+            None => Err(Error::Usage("internal error: git has no output".into())),
+        });
+        let err_t = scope.spawn(move || {
+            let mut tail = Vec::new();
+            if let Some(e) = err.as_mut() {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = e.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    tail.extend_from_slice(&buf[..n]);
+                    if tail.len() > 64 << 10 {
+                        tail.drain(..tail.len() - (32 << 10));
+                    }
+                }
             }
-            return Err(fail(format!("git {} timed out", args[0])));
+            tail
+        });
+        let started = std::time::Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Ok(s),
+                Ok(None) => {}
+                Err(e) => break Err(fail(e.to_string())),
+            }
+            if cancel.is_cancelled() || started.elapsed() > GIT_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(if cancel.is_cancelled() {
+                    Error::Canceled
+                } else {
+                    fail(format!("git {} timed out", args[0]))
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let consumed = out_t
+            .join()
+            .unwrap_or_else(|_| Err(Error::Usage("internal error: git reader panicked".into())));
+        let stderr = err_t.join().unwrap_or_default();
+        let status = status?;
+        if !status.success() {
+            let text = String::from_utf8_lossy(&stderr);
+            let last = text
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("no message");
+            return Err(fail(format!(
+                "git {} failed: {}",
+                args[0],
+                redact_userinfo(last.trim())
+            )));
         }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    if !status.success() {
-        let text = String::from_utf8_lossy(&stderr);
-        let last = text
-            .lines()
-            .rfind(|l| !l.trim().is_empty())
-            .unwrap_or("no message");
-        return Err(fail(format!(
-            "git {} failed: {}",
-            args[0],
-            redact_userinfo(last.trim())
-        )));
-    }
-    Ok(stdout)
+        consumed
+    })
 }
 
 /// Fetches `url` at its reference and unpacks the tree (or its
@@ -296,23 +334,30 @@ pub fn fetch(store: &Store, url: &GitUrl, cancel: &CancellationToken) -> Result<
         Some(d) => format!("{commit}:{d}"),
         None => commit.clone(),
     };
-    let tar = git(
+    git_with(
         &repo,
         &home,
         &["archive", "--format=tar", &treeish],
         url,
         cancel,
+        |out| {
+            kiln_cache::layer::extract(std::io::BufReader::new(out), &tree, "", Some((0, 0)))
+                .map_err(|e| Error::Usage(format!("{}: unpacking the tree: {e}", url.shown())))
+        },
     )
-    .map_err(|_| Error::Source {
-        message: format!(
-            "{}: no directory {:?} at commit {commit}",
-            url.shown(),
-            url.subdir.as_deref().unwrap_or("")
-        ),
-        lines: None,
+    .map_err(|e| match e {
+        Error::Network { message, .. } if message.starts_with("git archive failed") => {
+            Error::Source {
+                message: format!(
+                    "{}: no directory {:?} at commit {commit}",
+                    url.shown(),
+                    url.subdir.as_deref().unwrap_or("")
+                ),
+                lines: None,
+            }
+        }
+        other => other,
     })?;
-    kiln_cache::layer::extract(&tar[..], &tree, "", Some((0, 0)))
-        .map_err(|e| Error::Usage(format!("{}: unpacking the tree: {e}", url.shown())))?;
     Ok(GitTree { commit, dir })
 }
 

@@ -175,6 +175,13 @@ fn a_repository_as_the_context() {
     );
     let r = build_ctx(&k, "gitctx:3", &d.url("#--upload-pack=touch"));
     assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = build_ctx(&k, "gitctx:5", &d.url("#main:nowhere"));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no directory \"nowhere\""),
+        "{}",
+        r.stderr
+    );
     // No server: an infrastructure failure.
     let r = build_ctx(&k, "gitctx:4", "git://127.0.0.1:1/repo.git");
     assert_eq!(r.code, 3, "{}", r.stderr);
