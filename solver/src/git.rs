@@ -30,6 +30,9 @@ pub struct GitUrl {
     pub reference: Option<String>,
     /// A directory of the tree, relative and clean; `None` for the root.
     pub subdir: Option<String>,
+    /// `?checksum=` (or `?commit=`): what the commit's name must start
+    /// with.
+    pub checksum: Option<String>,
 }
 
 impl GitUrl {
@@ -58,12 +61,11 @@ impl GitUrl {
     }
 
     fn split(base: &str, fragment: Option<&str>) -> std::result::Result<GitUrl, String> {
-        let shown = redact_userinfo(base);
-        if base.contains('?') {
-            return Err(format!(
-                "{shown}: git URL query options are not supported yet (use #ref:subdir)"
-            ));
-        }
+        let (remote, query) = match base.split_once('?') {
+            Some((r, q)) => (r, Some(q)),
+            None => (base, None),
+        };
+        let shown = redact_userinfo(remote);
         let (reference, subdir) = match fragment {
             None => ("", None),
             Some(f) => match f.split_once(':') {
@@ -71,24 +73,90 @@ impl GitUrl {
                 None => (f, None),
             },
         };
-        if reference.starts_with('-') {
-            return Err(format!("{shown}: invalid git reference {reference:?}"));
-        }
-        let subdir = match subdir {
-            None => None,
-            Some(d) => {
-                if d.split('/').any(|c| c == "..") {
-                    return Err(format!("{shown}: invalid git subdirectory {d:?}"));
-                }
-                let clean = crate::context::clean_rel(d);
-                (!clean.is_empty()).then_some(clean)
-            }
-        };
-        Ok(GitUrl {
-            remote: base.to_string(),
+        let mut url = GitUrl {
+            remote: remote.to_string(),
             reference: (!reference.is_empty()).then(|| reference.to_string()),
-            subdir,
-        })
+            subdir: subdir.map(str::to_string),
+            checksum: None,
+        };
+        if let Some(q) = query {
+            url.query(q).map_err(|m| format!("{shown}: {m}"))?;
+        }
+        if let Some(r) = &url.reference
+            && r.starts_with('-')
+        {
+            return Err(format!("{shown}: invalid git reference {r:?}"));
+        }
+        if let Some(d) = url.subdir.take() {
+            if d.split('/').any(|c| c == "..") {
+                return Err(format!("{shown}: invalid git subdirectory {d:?}"));
+            }
+            let clean = crate::context::clean_rel(&d);
+            url.subdir = (!clean.is_empty()).then_some(clean);
+        }
+        Ok(url)
+    }
+
+    /// The query form (`?ref=…&subdir=…`), with BuildKit's rules and
+    /// messages (`dfgitutil.GitRef.loadQuery`).
+    fn query(&mut self, query: &str) -> std::result::Result<(), String> {
+        let mut seen: Vec<String> = Vec::new();
+        let (mut tag, mut branch) = (None, None);
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let (k, v) = (k.into_owned(), v.into_owned());
+            if seen.contains(&k) {
+                return Err(format!("query {k:?} has multiple values"));
+            }
+            seen.push(k.clone());
+            let flag = matches!(k.as_str(), "submodules" | "keep-git-dir");
+            if v.is_empty() && !flag {
+                return Err(format!("query {k:?} has no value"));
+            }
+            let set = |slot: &mut Option<String>, what: &str| match slot {
+                Some(old) if *old != v => Err(format!("{what} conflicts: {old:?} vs {v:?}")),
+                _ => {
+                    *slot = Some(v.clone());
+                    Ok(())
+                }
+            };
+            match k.as_str() {
+                "ref" => set(&mut self.reference, "ref")?,
+                "subdir" => set(&mut self.subdir, "subdir")?,
+                "tag" => tag = Some(v),
+                "branch" => branch = Some(v),
+                "checksum" | "commit" => self.checksum = Some(v.to_lowercase()),
+                "keep-git-dir" | "submodules" => {
+                    let on = match v.as_str() {
+                        "" | "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
+                        "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
+                        _ => return Err(format!("invalid {k} value: {v:?}")),
+                    };
+                    if on {
+                        return Err(format!("{k}=true is not supported yet"));
+                    }
+                }
+                _ => return Err(format!("unexpected query {k:?}")),
+            }
+        }
+        if tag.is_some() && branch.is_some() {
+            return Err("branch conflicts with tag".to_string());
+        }
+        for (name, prefix) in [(tag, "refs/tags/"), (branch, "refs/heads/")] {
+            let Some(name) = name else { continue };
+            let full = if name.starts_with(prefix) {
+                name
+            } else {
+                format!("{prefix}{name}")
+            };
+            match &self.reference {
+                Some(r) if *r != full => return Err(format!("ref conflicts: {r:?} vs {full:?}")),
+                _ => self.reference = Some(full),
+            }
+        }
+        if self.reference.is_none() {
+            self.reference.clone_from(&self.checksum);
+        }
+        Ok(())
     }
 
     /// The URL without credentials, for names and messages.
@@ -330,6 +398,17 @@ pub fn fetch(store: &Store, url: &GitUrl, cancel: &CancellationToken) -> Result<
         lines: None,
     })?;
     let commit = String::from_utf8_lossy(&commit).trim().to_string();
+    if let Some(sum) = &url.checksum
+        && !commit.starts_with(sum.as_str())
+    {
+        return Err(Error::Source {
+            message: format!(
+                "expected checksum to match {sum}, got {commit} ({})",
+                url.shown()
+            ),
+            lines: None,
+        });
+    }
     let treeish = match &url.subdir {
         Some(d) => format!("{commit}:{d}"),
         None => commit.clone(),
@@ -387,6 +466,50 @@ mod tests {
         assert_eq!((u.reference, u.subdir.as_deref()), (None, Some("docs")));
         assert!(parse("https://h/r.git#--upload-pack=x").unwrap().is_err());
         assert!(parse("https://h/r.git#main:../../etc").unwrap().is_err());
-        assert!(parse("https://h/r.git?ref=main").unwrap().is_err());
+        // The query form.
+        let u = parse("https://h/r.git?ref=main&subdir=a/b")
+            .unwrap()
+            .unwrap();
+        assert_eq!(u.remote, "https://h/r.git");
+        assert_eq!(
+            (u.reference.as_deref(), u.subdir.as_deref()),
+            (Some("main"), Some("a/b"))
+        );
+        let u = parse("https://h/r.git?tag=v1").unwrap().unwrap();
+        assert_eq!(u.reference.as_deref(), Some("refs/tags/v1"));
+        let u = parse("https://h/r.git?branch=dev&keep-git-dir=false")
+            .unwrap()
+            .unwrap();
+        assert_eq!(u.reference.as_deref(), Some("refs/heads/dev"));
+        let u = parse("https://h/r.git?commit=ABC123").unwrap().unwrap();
+        assert_eq!(
+            (u.reference.as_deref(), u.checksum.as_deref()),
+            (Some("abc123"), Some("abc123"))
+        );
+        let err = |s: &str| parse(s).unwrap().unwrap_err();
+        assert_eq!(
+            err("https://h/r.git?ref=a&ref=b"),
+            "https://h/r.git: query \"ref\" has multiple values"
+        );
+        assert_eq!(
+            err("https://h/r.git?ref="),
+            "https://h/r.git: query \"ref\" has no value"
+        );
+        assert_eq!(
+            err("https://h/r.git?tag=a&branch=b"),
+            "https://h/r.git: branch conflicts with tag"
+        );
+        assert_eq!(
+            err("https://h/r.git?ref=a#b"),
+            "https://h/r.git: ref conflicts: \"b\" vs \"a\""
+        );
+        assert_eq!(
+            err("https://h/r.git?keep-git-dir"),
+            "https://h/r.git: keep-git-dir=true is not supported yet"
+        );
+        assert_eq!(
+            err("https://h/r.git?depth=1"),
+            "https://h/r.git: unexpected query \"depth\""
+        );
     }
 }

@@ -517,7 +517,7 @@ fn contexts_from_urls_and_stdin() {
     let r = build_from(
         &k,
         "git:1",
-        "https://u:pw@127.0.0.1:1/r.git?ref=main",
+        "https://u:pw@127.0.0.1:1/r.git?submodules=true",
         None,
         &[],
     );

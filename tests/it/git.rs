@@ -165,6 +165,16 @@ fn a_repository_as_the_context() {
         .ok()
         .stdout;
     assert_eq!(ls, "Dockerfile\nhello.txt\n");
+    // The query form, a commit pinned by a prefix of its name.
+    let pinned = format!("?branch=main&subdir=app&commit={}", &d.head()[..10]);
+    build_ctx(&k, "gitctx:6", &d.url(&pinned)).ok();
+    let r = build_ctx(&k, "gitctx:7", &d.url("?branch=main&commit=0000000"));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("expected checksum to match 0000000"),
+        "{}",
+        r.stderr
+    );
     // A reference that is not there, and one that would be an option.
     let r = build_ctx(&k, "gitctx:2", &d.url("#nope"));
     assert_eq!(r.code, 2, "{}", r.stderr);
