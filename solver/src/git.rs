@@ -413,6 +413,22 @@ pub fn fetch(store: &Store, url: &GitUrl, cancel: &CancellationToken) -> Result<
         Some(d) => format!("{commit}:{d}"),
         None => commit.clone(),
     };
+    // BuildKit checks submodules out; kiln does not fetch them yet, and
+    // leaving their directories empty would be a silent difference.
+    if let Ok(listing) = git(&repo, &home, &["ls-tree", "-r", &treeish], url, cancel)
+        && let Some(line) = String::from_utf8_lossy(&listing)
+            .lines()
+            .find(|l| l.starts_with("160000 "))
+    {
+        let path = line.split_once('\t').map_or("", |(_, p)| p);
+        return Err(Error::Source {
+            message: format!(
+                "{}: {path} is a submodule, and kiln does not fetch submodules yet",
+                url.shown()
+            ),
+            lines: None,
+        });
+    }
     git_with(
         &repo,
         &home,

@@ -195,6 +195,20 @@ fn a_repository_as_the_context() {
     // No server: an infrastructure failure.
     let r = build_ctx(&k, "gitctx:4", "git://127.0.0.1:1/repo.git");
     assert_eq!(r.code, 3, "{}", r.stderr);
+    // A submodule (a gitlink) is refused rather than left empty.
+    let gitlink = format!("160000,{},app/vendor", d.head());
+    git(&d.work, &["update-index", "--add", "--cacheinfo", &gitlink]);
+    git(&d.work, &["commit", "-q", "-m", "submodule"]);
+    let served = d._dir.path().join("served/repo.git");
+    git(&d.work, &["push", "-q", served.to_str().unwrap(), "main"]);
+    let r = build_ctx(&k, "gitctx:8", &d.url("#main:app"));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("vendor is a submodule, and kiln does not fetch submodules yet"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
