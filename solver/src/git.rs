@@ -33,6 +33,8 @@ pub struct GitUrl {
     /// `?checksum=` (or `?commit=`): what the commit's name must start
     /// with.
     pub checksum: Option<String>,
+    /// `?submodules=false`: submodules stay empty directories, as asked.
+    pub skip_submodules: bool,
 }
 
 impl GitUrl {
@@ -78,6 +80,7 @@ impl GitUrl {
             reference: (!reference.is_empty()).then(|| reference.to_string()),
             subdir: subdir.map(str::to_string),
             checksum: None,
+            skip_submodules: false,
         };
         if let Some(q) = query {
             url.query(q).map_err(|m| format!("{shown}: {m}"))?;
@@ -133,6 +136,9 @@ impl GitUrl {
                     };
                     if on {
                         return Err(format!("{k}=true is not supported yet"));
+                    }
+                    if k == "submodules" {
+                        self.skip_submodules = true;
                     }
                 }
                 _ => return Err(format!("unexpected query {k:?}")),
@@ -414,8 +420,9 @@ pub fn fetch(store: &Store, url: &GitUrl, cancel: &CancellationToken) -> Result<
         None => commit.clone(),
     };
     // BuildKit checks submodules out; kiln does not fetch them yet, and
-    // leaving their directories empty would be a silent difference.
-    if let Ok(listing) = git(&repo, &home, &["ls-tree", "-r", &treeish], url, cancel)
+    // leaving their directories empty unasked would be a silent difference.
+    if !url.skip_submodules
+        && let Ok(listing) = git(&repo, &home, &["ls-tree", "-r", &treeish], url, cancel)
         && let Some(line) = String::from_utf8_lossy(&listing)
             .lines()
             .find(|l| l.starts_with("160000 "))

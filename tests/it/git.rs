@@ -209,6 +209,13 @@ fn a_repository_as_the_context() {
         "{}",
         r.stderr
     );
+    // Asked to leave submodules out, it does.
+    build_ctx(
+        &k,
+        "gitctx:9",
+        &d.url("?branch=main&subdir=app&submodules=false"),
+    )
+    .ok();
 }
 
 #[test]
