@@ -169,14 +169,20 @@ pub fn write_docker_archive(
 /// Writes the image's root filesystem into `dest` (created if missing),
 /// applying its layers in order. Paths stay inside `dest`: symlinks in the
 /// image are data, never followed out of it. With `epoch`
-/// (`SOURCE_DATE_EPOCH`), every entry under `dest` gets that mtime, as
-/// BuildKit's local exporter gives it to every file it writes.
+/// (`SOURCE_DATE_EPOCH`), every entry this writes gets that mtime, as
+/// BuildKit's local exporter gives it to every file it writes; what was
+/// in `dest` before and is left alone keeps its times.
 pub fn write_rootfs_dir(
     store: &Store,
     image: &Image,
     dest: &Path,
     epoch: Option<i64>,
 ) -> Result<()> {
+    // What this call writes has a newer ctime than this (the clock that
+    // stamps ctimes is coarse: a little margin).
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128 - 100_000_000);
     std::fs::create_dir_all(dest).map_err(|e| io_err(dest, e))?;
     for l in &image.layers {
         let f = store.content().open(&l.digest)?;
@@ -187,21 +193,29 @@ pub fn write_rootfs_dir(
         )?;
     }
     if let Some(t) = epoch {
-        set_mtimes(dest, t)?;
+        set_mtimes(dest, t, started)?;
     }
     Ok(())
 }
 
-/// Sets the times of everything below `root` (symlinks themselves, never
-/// what they point at).
-fn set_mtimes(root: &Path, secs: i64) -> Result<()> {
+/// Sets the times of what below `root` changed since `since` (ns since
+/// the epoch, by ctime): symlinks themselves, never what they point at.
+fn set_mtimes(root: &Path, secs: i64, since: i128) -> Result<()> {
     use nix::sys::stat::{UtimensatFlags, utimensat};
+    use std::os::unix::fs::MetadataExt;
     let t = nix::sys::time::TimeSpec::new(secs, 0);
     for e in walkdir::WalkDir::new(root).min_depth(1) {
         let e = e.map_err(|e| {
             let path = e.path().unwrap_or(root).to_path_buf();
             io_err(&path, e.into())
         })?;
+        let md = e.metadata().map_err(|err| {
+            let path = err.path().unwrap_or(root).to_path_buf();
+            io_err(&path, err.into())
+        })?;
+        if i128::from(md.ctime()) * 1_000_000_000 + i128::from(md.ctime_nsec()) < since {
+            continue;
+        }
         utimensat(
             nix::fcntl::AT_FDCWD,
             e.path(),

@@ -235,9 +235,11 @@ fn check_spec(spec: &SandboxSpec) -> Result<(), Error> {
     if let Some(a) = process.args.iter().find(|a| nul(a)) {
         return Err(Error::Setup(format!("argument {a:?} contains a nul byte")));
     }
+    // The name only: the value may be a secret.
     if let Some(e) = process.env.iter().find(|e| nul(e)) {
+        let name = e.split(['=', '\0']).next().unwrap_or_default();
         return Err(Error::Setup(format!(
-            "environment entry {e:?} contains a nul byte"
+            "environment variable {name:?} contains a nul byte"
         )));
     }
     Ok(())

@@ -284,16 +284,13 @@ fn default_bases(
             let Ok(key) = lexer.process_word(&d.key, &env) else {
                 return;
             };
-            match &d.value {
-                Some(v) => {
-                    let Ok(value) = lexer.process_word(v, &env) else {
-                        return;
-                    };
-                    env.insert(key.value, value.value);
-                }
-                None => {
-                    env.remove(&key.value);
-                }
+            // `ARG X` without a default keeps what X had (a platform arg,
+            // an earlier ARG), as BuildKit's `buildMetaArgs` does.
+            if let Some(v) = &d.value {
+                let Ok(value) = lexer.process_word(v, &env) else {
+                    return;
+                };
+                env.insert(key.value, value.value);
             }
         }
     }
@@ -592,6 +589,7 @@ mod tests {
             vec![("InvalidDefaultArgInFrom", 2)]
         );
         assert_eq!(rules("ARG BASE=alpine\nFROM ${BASE}\n"), vec![]);
+        assert_eq!(rules("ARG TARGETARCH\nFROM ${TARGETARCH}/alpine\n"), vec![]);
         assert_eq!(
             rules("ARG V=1\nARG BASE=a:${V}-${TARGETARCH}\nFROM ${BASE}\n"),
             vec![]

@@ -22,7 +22,7 @@ use crate::error::{Error, Result, io_err};
 use crate::op::redact_userinfo;
 
 /// A git URL, split as BuildKit's `dfgitutil` splits it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct GitUrl {
     /// What `git fetch` is given.
     pub remote: String,
@@ -165,9 +165,22 @@ impl GitUrl {
         Ok(())
     }
 
-    /// The URL without credentials, for names and messages.
+    /// The URL without credentials, for names and messages, with every
+    /// option that changes what is fetched: it is also the identity of an
+    /// `ADD <git URL>` vertex.
     pub fn shown(&self) -> String {
         let mut s = redact_userinfo(&self.remote);
+        let mut query = Vec::new();
+        if let Some(c) = &self.checksum {
+            query.push(format!("commit={c}"));
+        }
+        if self.skip_submodules {
+            query.push("submodules=false".to_string());
+        }
+        if !query.is_empty() {
+            s.push('?');
+            s.push_str(&query.join("&"));
+        }
         if self.reference.is_some() || self.subdir.is_some() {
             s.push('#');
             s.push_str(self.reference.as_deref().unwrap_or_default());
@@ -177,6 +190,13 @@ impl GitUrl {
             }
         }
         s
+    }
+}
+
+/// Shows the URL without its credentials.
+impl std::fmt::Debug for GitUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GitUrl({})", self.shown())
     }
 }
 
@@ -226,7 +246,8 @@ fn git(
 
 /// Runs `git` as [`git`] does, handing its stdout to `consume` as it
 /// comes (an archive is unpacked while git writes it, never held whole).
-/// A failed git wins over what `consume` said of its output.
+/// When `consume` fails, its error is the one told: git then dies of the
+/// pipe it closed.
 fn git_with<T: Send>(
     repo: &Path,
     home: &Path,
@@ -274,6 +295,9 @@ fn git_with<T: Send>(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // A group of its own: git's helpers (remote-https, ssh, index-pack)
+    // share its pipes, so stopping it means stopping them all.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let fail = |message: String| Error::Network {
         url: url.shown(),
         message,
@@ -316,6 +340,12 @@ fn git_with<T: Send>(
                 Err(e) => break Err(fail(e.to_string())),
             }
             if cancel.is_cancelled() || started.elapsed() > GIT_TIMEOUT {
+                if let Ok(pid) = i32::try_from(child.id()) {
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 break Err(if cancel.is_cancelled() {
@@ -331,6 +361,7 @@ fn git_with<T: Send>(
             .unwrap_or_else(|_| Err(Error::Usage("internal error: git reader panicked".into())));
         let stderr = err_t.join().unwrap_or_default();
         let status = status?;
+        let consumed = consumed?;
         if !status.success() {
             let text = String::from_utf8_lossy(&stderr);
             let last = text
@@ -343,7 +374,7 @@ fn git_with<T: Send>(
                 redact_userinfo(last.trim())
             )));
         }
-        consumed
+        Ok(consumed)
     })
 }
 
@@ -419,6 +450,19 @@ pub fn fetch(store: &Store, url: &GitUrl, cancel: &CancellationToken) -> Result<
         Some(d) => format!("{commit}:{d}"),
         None => commit.clone(),
     };
+    if let Some(d) = &url.subdir {
+        let kind = git(&repo, &home, &["cat-file", "-t", &treeish], url, cancel).ok();
+        if kind
+            .as_deref()
+            .map(|k| String::from_utf8_lossy(k).trim().to_string())
+            != Some("tree".to_string())
+        {
+            return Err(Error::Source {
+                message: format!("{}: no directory {d:?} at commit {commit}", url.shown()),
+                lines: None,
+            });
+        }
+    }
     // BuildKit checks submodules out; kiln does not fetch them yet, and
     // leaving their directories empty unasked would be a silent difference.
     if !url.skip_submodules
@@ -444,22 +488,9 @@ pub fn fetch(store: &Store, url: &GitUrl, cancel: &CancellationToken) -> Result<
         cancel,
         |out| {
             kiln_cache::layer::extract(std::io::BufReader::new(out), &tree, "", Some((0, 0)))
-                .map_err(|e| Error::Usage(format!("{}: unpacking the tree: {e}", url.shown())))
+                .map_err(|e| Error::Cache(kiln_cache::Error::from(e)))
         },
-    )
-    .map_err(|e| match e {
-        Error::Network { message, .. } if message.starts_with("git archive failed") => {
-            Error::Source {
-                message: format!(
-                    "{}: no directory {:?} at commit {commit}",
-                    url.shown(),
-                    url.subdir.as_deref().unwrap_or("")
-                ),
-                lines: None,
-            }
-        }
-        other => other,
-    })?;
+    )?;
     Ok(GitTree { commit, dir })
 }
 
@@ -483,6 +514,18 @@ mod tests {
         assert_eq!(u.reference.as_deref(), Some("v1.0"));
         assert_eq!(u.subdir.as_deref(), Some("sub/dir"));
         assert_eq!(u.shown(), "https://h.example/o/r.git#v1.0:sub/dir");
+        assert_eq!(
+            format!("{u:?}"),
+            "GitUrl(https://h.example/o/r.git#v1.0:sub/dir)"
+        );
+        // Every option that changes the fetch is in the identity.
+        let pinned = parse("https://u:p@h/r.git?ref=main&commit=ab12&submodules=false")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            pinned.shown(),
+            "https://h/r.git?commit=ab12&submodules=false#main"
+        );
         let u = parse("git@github.com:o/r.git").unwrap().unwrap();
         assert_eq!((u.reference, u.subdir), (None, None));
         let u = parse("git://127.0.0.1:9418/r.git#:docs").unwrap().unwrap();

@@ -57,16 +57,27 @@ pub struct ImageSource {
 
 /// A git repository at one commit, for `ADD <git URL>`: resolved (fetched)
 /// on every build, its files then keyed by content like the context's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct GitSource {
     /// The URL as written. It may carry credentials, so it stays out of
     /// digests and keys.
     #[serde(skip)]
     pub url: String,
-    /// The URL without credentials, `#ref:subdir` included: the identity.
+    /// The URL without credentials, with everything that changes what is
+    /// fetched (reference, subdirectory, query options): the identity.
     pub shown: String,
     /// `--checksum`: what the commit's name must start with.
     pub checksum: Option<String>,
+}
+
+/// Shows the URL without its credentials.
+impl std::fmt::Debug for GitSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitSource")
+            .field("shown", &self.shown)
+            .field("checksum", &self.checksum)
+            .finish()
+    }
 }
 
 /// The build context and the paths the build reads from it.

@@ -79,7 +79,7 @@ pub fn unpack_file(store: &Store, file: &Path) -> Result<UnpackedContext> {
     }
     let decoded = compression::decoder(open()?).map_err(|e| io_err(file, e))?;
     kiln_cache::layer::extract(std::io::BufReader::new(decoded), &root, "", None)
-        .map_err(|e| Error::Usage(format!("the context archive: {e}")))?;
+        .map_err(|e| Error::Cache(kiln_cache::Error::from(e)))?;
     Ok(UnpackedContext {
         _dir: dir,
         root,

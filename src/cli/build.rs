@@ -351,7 +351,10 @@ fn fetch_in_background(
     let job = rt.spawn_blocking(move || f(&store, &progress, &cancel));
     rt.block_on(job)
         .map_err(|e| Failure::infra(format!("fetching the context: {e}")))?
-        .map_err(|e| Failure::new(exit::for_class(e.class()), e.to_string()))
+        .map_err(|e| match e {
+            Error::Canceled => Failure::new(130, "build canceled"),
+            e => Failure::new(exit::for_class(e.class()), e.to_string()),
+        })
 }
 
 /// Finds the context (downloading or unpacking it if need be), the
@@ -366,6 +369,20 @@ fn prepare(
 ) -> Result<Prepared, Failure> {
     use kiln_solver::remote;
     let solver_err = |e: Error| Failure::new(exit::for_class(e.class()), e.to_string());
+    // Flags first: a mistake in one should not cost a download.
+    let mut tags = Vec::new();
+    for t in &args.tags {
+        tags.push(ImageName::parse(t).map_err(|e| Failure::input(e.to_string()))?);
+    }
+    let options = Options {
+        build_args: parse_build_args(&args.build_args)?,
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
+        allow_network_host: allow_network_host(&args.allow)?,
+    };
+    let secrets = Arc::new(load_secrets(&args.secrets)?);
+    let labels = parse_labels(&args.labels)?;
     let (context, unpacked, remote_name) = match source {
         ContextArg::Dir(dir) => {
             match std::fs::metadata(&dir) {
@@ -466,29 +483,19 @@ fn prepare(
             (name, dockerfile, ignore)
         }
     };
-    let mut tags = Vec::new();
-    for t in &args.tags {
-        tags.push(ImageName::parse(t).map_err(|e| Failure::input(e.to_string()))?);
-    }
     let req = BuildRequest {
         context: std::fs::canonicalize(&context)
             .map_err(|e| Failure::input(format!("context {}: {e}", context.display())))?,
         remote_context: remote_name,
         dockerfile: dockerfile.clone(),
         dockerfile_name: name.clone(),
-        options: Options {
-            build_args: parse_build_args(&args.build_args)?,
-            target: args.target.clone(),
-            no_cache: args.no_cache,
-            no_cache_filter: args.no_cache_filter.clone(),
-            allow_network_host: allow_network_host(&args.allow)?,
-        },
+        options,
         tags: tags.clone(),
         dockerignore,
         explain_cache: args.explain_cache,
         jobs: args.jobs.unwrap_or_else(default_jobs),
-        secrets: Arc::new(load_secrets(&args.secrets)?),
-        labels: parse_labels(&args.labels)?,
+        secrets,
+        labels,
     };
     Ok(Prepared {
         req,
@@ -518,6 +525,25 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
     }
     let rt = super::runtime()?;
     let cancel = CancellationToken::new();
+    // SIGINT and SIGTERM cancel the build, its context fetch included.
+    let c = cancel.clone();
+    rt.spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = terminated => {},
+        }
+        c.cancel();
+    });
     let (tx, rx) = std::sync::mpsc::channel();
     let drawing = std::thread::spawn(move || {
         for e in rx {
@@ -542,18 +568,13 @@ pub fn run(store: Arc<Store>, args: Args) -> Result<i32, Failure> {
         _unpacked,
     } = prepared;
     let store_for_output = store.clone();
-    let result = rt.block_on(async {
-        let c = cancel.clone();
-        tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {},
-            }
-            c.cancel();
-        });
-        kiln_solver::build(store, kiln_executor::Sandbox::new(), req, progress, cancel.clone()).await
-    });
+    let result = rt.block_on(kiln_solver::build(
+        store,
+        kiln_executor::Sandbox::new(),
+        req,
+        progress,
+        cancel.clone(),
+    ));
     // Every sender is gone once the build returns and the runtime stops.
     drop(rt);
     let _ = drawing.join();

@@ -785,6 +785,15 @@ fn source_date_epoch_makes_builds_reproducible() {
     };
     let d = k.dir.path();
     let local = d.join("out");
+    // A file already in the destination, not the image's, keeps its time.
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(local.join("mine.txt"), "mine").unwrap();
+    filetime::set_file_mtime(
+        local.join("mine.txt"),
+        filetime::FileTime::from_unix_time(1000, 0),
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
     k.build(
         "sde:1",
         &["-o", &format!("type=local,dest={}", local.display())],
@@ -801,6 +810,10 @@ fn source_date_epoch_makes_builds_reproducible() {
         let m = std::fs::symlink_metadata(local.join(p)).unwrap();
         assert_eq!(m.mtime(), 1_700_000_001, "{p}");
     }
+    assert_eq!(
+        std::fs::metadata(local.join("mine.txt")).unwrap().mtime(),
+        1000
+    );
     assert_eq!(
         std::fs::read_to_string(local.join("epoch")).unwrap(),
         "1700000001\n"

@@ -319,6 +319,21 @@ fn secrets_reach_the_step_and_nothing_else() {
     let r = k.build("sec:2", &[]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("secret nope: not found"), "{}", r.stderr);
+    // A value with a NUL byte cannot be a variable; the message names the
+    // secret, never the value.
+    let nul = k.dir.path().join("nul.txt");
+    std::fs::write(&nul, b"s3cr3t\0tail").unwrap();
+    k.write(
+        "Dockerfile",
+        "FROM busybox:latest\nRUN --mount=type=secret,id=n,env=N true\n",
+    );
+    let r = k.build(
+        "sec:4",
+        &["--secret", &format!("id=n,src={}", nul.display())],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("secret n is not text"), "{}", r.stderr);
+    assert!(!r.stderr.contains("s3cr3t"), "{}", r.stderr);
     // A secret file that cannot be read is a usage error before any step.
     let r = k.build("sec:3", &["--secret", "id=x,src=/nonexistent/kiln-secret"]);
     assert_eq!(r.code, 2, "{}", r.stderr);

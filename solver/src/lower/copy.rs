@@ -114,11 +114,8 @@ pub(super) fn lower_copy(
     for s in &c.sources {
         raw_sources.push((s.span, l.expand(s, &env, ins)?));
     }
-    let is_git = |v: &str| {
-        v.starts_with("git@")
-            || v.starts_with("git://")
-            || (v.contains("://") && v.split('#').next().is_some_and(|u| u.ends_with(".git")))
-    };
+    // The same test as for git contexts (BuildKit's `dfgitutil`).
+    let is_git = |v: &str| crate::git::GitUrl::parse(v).is_some();
     let is_url = |v: &str| !is_git(v) && (v.starts_with("http://") || v.starts_with("https://"));
     // Checked before the sources themselves, as BuildKit does
     // (`dispatchCopy`); COPY's flag never gets here (the parser refuses it).

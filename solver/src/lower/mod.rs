@@ -221,8 +221,9 @@ pub fn lower(
 }
 
 /// `SOURCE_DATE_EPOCH` from a build-arg, or else from a global ARG's
-/// default (SDE-1). Only a build from a local context is possible, and
-/// for it `context` means unset, as in BuildKit.
+/// default (SDE-1). `context` asks for the context's own time (BuildKit:
+/// a git commit's, an archive's newest file); kiln does not take it yet,
+/// so it means unset, as it does in BuildKit for a local context.
 fn source_date_epoch(l: &Lowering) -> Result<Option<i64>> {
     const KEY: &str = "SOURCE_DATE_EPOCH";
     let value = match l.opts.build_args.get(KEY) {

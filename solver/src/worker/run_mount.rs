@@ -322,13 +322,16 @@ impl RealWorker {
             return Ok(None);
         };
         if let Some(name) = &s.env {
-            let text = std::str::from_utf8(value).map_err(|_| Error::Source {
-                message: format!(
-                    "secret {} is not UTF-8 text, so it cannot be the variable {name}",
-                    s.id
-                ),
-                lines: v.meta.lines,
-            })?;
+            let text = std::str::from_utf8(value)
+                .ok()
+                .filter(|t| !t.contains('\0'))
+                .ok_or_else(|| Error::Source {
+                    message: format!(
+                        "secret {} is not text without NUL bytes, so it cannot be the variable {name}",
+                        s.id
+                    ),
+                    lines: v.meta.lines,
+                })?;
             p.env.push(format!("{name}={text}"));
         }
         if target.is_empty() {
