@@ -48,6 +48,16 @@ pub fn decoder<'a>(r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
     })
 }
 
+/// Whether `r`, once decoded, is a tar archive (see [`is_tar`]). A stream
+/// that only looks compressed (a file that merely starts like gzip) is
+/// not.
+pub fn holds_tar(r: impl Read) -> bool {
+    let mut head = [0u8; 512];
+    decoder(r)
+        .and_then(|mut d| read_full(&mut d, &mut head))
+        .is_ok_and(|n| is_tar(&head[..n]))
+}
+
 /// True when the (decoded) stream starts with a valid tar header: the
 /// ustar magic or a correct header checksum. ADD extracts only such files
 /// (semantics.md ADD-1).

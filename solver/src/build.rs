@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
 
 use kiln_cache::{ImageConfig, ImageId, ImageName, Store, now_rfc3339};
 use kiln_executor::Sandbox;
@@ -92,24 +91,8 @@ impl Internal<'_> {
     fn step<T>(&mut self, name: &str, f: impl FnOnce(&Progress, usize) -> Result<T>) -> Result<T> {
         let vertex = INTERNAL + self.next;
         self.next += 1;
-        let t = Instant::now();
-        self.progress.send(Event::Started {
-            vertex,
-            name: name.to_string(),
-            at: SystemTime::now(),
-        });
-        let r = f(self.progress, vertex);
-        match &r {
-            Ok(_) => self.progress.send(Event::Done {
-                vertex,
-                elapsed: t.elapsed(),
-            }),
-            Err(e) => self.progress.send(Event::Failed {
-                vertex,
-                message: e.to_string(),
-            }),
-        }
-        r
+        self.progress
+            .step(vertex, name, || f(self.progress, vertex))
     }
 }
 

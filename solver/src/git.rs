@@ -10,7 +10,7 @@
 //! `git archive` and is unpacked with the layer applier, so nothing in the
 //! repository can point outside the directory. Files are 0644 or 0755.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -465,13 +465,29 @@ pub fn fetch(store: &Store, url: &GitUrl, cancel: &CancellationToken) -> Result<
     }
     // BuildKit checks submodules out; kiln does not fetch them yet, and
     // leaving their directories empty unasked would be a silent difference.
+    // The listing streams past (a big tree is never held): the first
+    // gitlink is kept, the rest read to the end so that git ends well.
+    let first_gitlink = |out: &mut dyn Read| {
+        let mut found = None;
+        for line in std::io::BufReader::new(out).split(b'\n') {
+            let line = line.map_err(|e| io_err(&repo, e))?;
+            if found.is_none() && line.starts_with(b"160000 ") {
+                let path = line.splitn(2, |b| *b == b'\t').nth(1).unwrap_or_default();
+                found = Some(String::from_utf8_lossy(path).into_owned());
+            }
+        }
+        Ok(found)
+    };
     if !url.skip_submodules
-        && let Ok(listing) = git(&repo, &home, &["ls-tree", "-r", &treeish], url, cancel)
-        && let Some(line) = String::from_utf8_lossy(&listing)
-            .lines()
-            .find(|l| l.starts_with("160000 "))
+        && let Ok(Some(path)) = git_with(
+            &repo,
+            &home,
+            &["ls-tree", "-r", &treeish],
+            url,
+            cancel,
+            first_gitlink,
+        )
     {
-        let path = line.split_once('\t').map_or("", |(_, p)| p);
         return Err(Error::Source {
             message: format!(
                 "{}: {path} is a submodule, and kiln does not fetch submodules yet",

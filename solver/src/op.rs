@@ -10,6 +10,8 @@ use kiln_cache::Digest;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use serde::Serialize;
 
+use crate::git::GitUrl;
+
 /// Index of a vertex in its [`Dag`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VertexId(pub(crate) NodeIndex);
@@ -59,22 +61,24 @@ pub struct ImageSource {
 /// on every build, its files then keyed by content like the context's.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct GitSource {
-    /// The URL as written. It may carry credentials, so it stays out of
-    /// digests and keys.
-    #[serde(skip)]
-    pub url: String,
-    /// The URL without credentials, with everything that changes what is
-    /// fetched (reference, subdirectory, query options): the identity.
-    pub shown: String,
+    /// The repository. Its credentials stay out of digests and keys: the
+    /// identity is the URL as [`GitUrl::shown`] writes it, with everything
+    /// that changes what is fetched (reference, subdirectory, options).
+    #[serde(rename = "shown", serialize_with = "shown_url")]
+    pub url: GitUrl,
     /// `--checksum`: what the commit's name must start with.
     pub checksum: Option<String>,
+}
+
+fn shown_url<S: serde::Serializer>(url: &GitUrl, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&url.shown())
 }
 
 /// Shows the URL without its credentials.
 impl std::fmt::Debug for GitSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GitSource")
-            .field("shown", &self.shown)
+            .field("url", &self.url)
             .field("checksum", &self.checksum)
             .finish()
     }

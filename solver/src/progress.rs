@@ -96,4 +96,32 @@ impl Progress {
             let _ = tx.send(e);
         }
     }
+
+    /// Runs `f` as the step `vertex` named `name`, outside the graph:
+    /// started, then done or failed with its error.
+    pub(crate) fn step<T>(
+        &self,
+        vertex: usize,
+        name: &str,
+        f: impl FnOnce() -> crate::error::Result<T>,
+    ) -> crate::error::Result<T> {
+        let t = std::time::Instant::now();
+        self.send(Event::Started {
+            vertex,
+            name: name.to_string(),
+            at: SystemTime::now(),
+        });
+        let r = f();
+        match &r {
+            Ok(_) => self.send(Event::Done {
+                vertex,
+                elapsed: t.elapsed(),
+            }),
+            Err(e) => self.send(Event::Failed {
+                vertex,
+                message: e.to_string(),
+            }),
+        }
+        r
+    }
 }

@@ -12,7 +12,6 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
 
 use kiln_cache::{Store, compression};
 use tokio_util::sync::CancellationToken;
@@ -60,11 +59,7 @@ pub fn unpack_file(store: &Store, file: &Path) -> Result<UnpackedContext> {
     let dir = store.temp_dir()?;
     let root = dir.path().join("context");
     std::fs::create_dir(&root).map_err(|e| io_err(&root, e))?;
-    let mut head = [0u8; 512];
-    let n = compression::decoder(open()?)
-        .and_then(|mut d| compression::read_full(&mut d, &mut head))
-        .unwrap_or(0);
-    if !compression::is_tar(&head[..n]) {
+    if !compression::holds_tar(open()?) {
         // One byte past the parser's limit: a huge file is refused there.
         let mut bytes = Vec::new();
         open()?
@@ -97,7 +92,7 @@ pub fn fetch_context(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<UnpackedContext> {
-    step(progress, "[internal] load remote build context", || {
+    progress.step(FETCH_VERTEX, "[internal] load remote build context", || {
         fetch(store, url, progress, cancel)
     })
 }
@@ -110,8 +105,8 @@ pub fn git_context(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<UnpackedContext> {
-    step(
-        progress,
+    progress.step(
+        FETCH_VERTEX,
         &format!("[internal] load git source {}", url.shown()),
         || {
             let tree = git::fetch(store, url, cancel)?;
@@ -126,28 +121,6 @@ pub fn git_context(
             })
         },
     )
-}
-
-/// Runs `f` as a progress step of its own.
-fn step<T>(progress: &Progress, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    let started = Instant::now();
-    progress.send(Event::Started {
-        vertex: FETCH_VERTEX,
-        name: name.to_string(),
-        at: SystemTime::now(),
-    });
-    let r = f();
-    match &r {
-        Ok(_) => progress.send(Event::Done {
-            vertex: FETCH_VERTEX,
-            elapsed: started.elapsed(),
-        }),
-        Err(e) => progress.send(Event::Failed {
-            vertex: FETCH_VERTEX,
-            message: e.to_string(),
-        }),
-    }
-    r
 }
 
 fn fetch(

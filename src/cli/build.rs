@@ -457,17 +457,23 @@ fn prepare(
         }
         // `-f` names a file inside the unpacked context.
         Some(_) => {
-            let rel = match &args.file {
-                Some(f) => f.to_string_lossy().into_owned(),
-                None if read_in_context(&context, "Dockerfile", 0)?.is_none()
-                    && read_in_context(&context, "dockerfile", 0)?.is_some() =>
-                {
-                    "dockerfile".to_string()
-                }
-                None => "Dockerfile".to_string(),
+            // Without `-f`: `Dockerfile`, else `dockerfile`.
+            let candidates = match &args.file {
+                Some(f) => vec![f.to_string_lossy().into_owned()],
+                None => vec!["Dockerfile".to_string(), "dockerfile".to_string()],
             };
-            let dockerfile = read_in_context(&context, &rel, limit)?.ok_or_else(|| {
-                Failure::input(format!("Dockerfile not found in the context: {rel}"))
+            let mut found = None;
+            for rel in &candidates {
+                if let Some(bytes) = read_in_context(&context, rel, limit)? {
+                    found = Some((rel.clone(), bytes));
+                    break;
+                }
+            }
+            let (rel, dockerfile) = found.ok_or_else(|| {
+                Failure::input(format!(
+                    "Dockerfile not found in the context: {}",
+                    candidates[0]
+                ))
             })?;
             let name = Path::new(&rel)
                 .file_name()

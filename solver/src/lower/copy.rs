@@ -170,27 +170,17 @@ pub(super) fn lower_copy(
     let mut git_sources = Vec::new();
     let source_count = raw_sources.len();
     for (span, v) in raw_sources {
-        let git = is_git(&v);
+        let git = crate::git::GitUrl::parse(&v);
         let url = is_url(&v);
         match (add, git, url) {
-            (false, true, _) => {
+            (false, Some(_), _) => {
                 return Err(at(span, lines(ins), "source can't be a git ref for COPY"));
             }
             (false, _, true) => {
                 return Err(at(span, lines(ins), "source can't be a URL for COPY"));
             }
-            (true, true, _) => {
-                let url = match crate::git::GitUrl::parse(&v) {
-                    Some(Ok(u)) => u,
-                    Some(Err(m)) => return Err(at(span, lines(ins), m)),
-                    None => {
-                        return Err(at(
-                            span,
-                            lines(ins),
-                            format!("unsupported git URL {:?}", redact_userinfo(&v)),
-                        ));
-                    }
-                };
+            (true, Some(git), _) => {
+                let url = git.map_err(|m| at(span, lines(ins), m))?;
                 if c.keep_git_dir == Some(true) {
                     return Err(at(
                         span,
@@ -199,7 +189,7 @@ pub(super) fn lower_copy(
                     ));
                 }
                 shown_sources.push(redact_userinfo(&v));
-                git_sources.push((span, v, url));
+                git_sources.push((span, url));
                 continue;
             }
             (true, _, true) => {
@@ -267,25 +257,24 @@ pub(super) fn lower_copy(
     // whole tree is copied (semantics.md ADD-5).
     let git_vertex = match git_sources.pop() {
         None => None,
-        Some((span, _, _)) if source_count > 1 => {
+        Some((span, _)) if source_count > 1 => {
             return Err(at(
                 span,
                 lines(ins),
                 "ADD of a git repository takes no other source",
             ));
         }
-        Some((_, raw, url)) => {
-            let shown = url.shown();
+        Some((_, url)) => {
             sources.push(".".to_string());
+            let name = format!("[internal] load git source {}", url.shown());
             Some(l.dag.add(
                 Op::Git(GitSource {
-                    url: raw,
-                    shown: shown.clone(),
+                    url,
                     checksum: git_checksum,
                 }),
                 vec![],
                 VertexMeta {
-                    name: format!("[internal] load git source {shown}"),
+                    name,
                     lines: Some(lines(ins)),
                     no_cache: true,
                 },

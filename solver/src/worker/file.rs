@@ -429,16 +429,8 @@ impl RealWorker {
             return Ok(false);
         };
         let io = |e: std::io::Error| crate::error::io_err(src_root.join(&item.source), e);
-        let mut head = [0u8; 512];
-        let n = match compression::decoder(file)
-            .and_then(|mut d| compression::read_full(&mut d, &mut head))
-        {
-            Ok(n) => n,
-            // Not decodable after all (a file that merely starts like
-            // gzip): copy it as it is.
-            Err(_) => return Ok(false),
-        };
-        if !compression::is_tar(&head[..n]) {
+        // Not an archive (or not decodable after all): copied as it is.
+        if !compression::holds_tar(file) {
             return Ok(false);
         }
         let Some(file) = open()? else {

@@ -58,7 +58,7 @@ pub struct RealWorker {
     /// Made on the first ADD of a URL.
     http: OnceLock<reqwest::Client>,
     explainer: Option<explain::Explainer>,
-    pub(crate) secrets: Arc<crate::secrets::Secrets>,
+    secrets: Arc<crate::secrets::Secrets>,
     /// Whether context file digests are recorded for the next build.
     stat_cache: bool,
     /// Trees of `ADD <git URL>`, kept until the build is over.
@@ -308,7 +308,7 @@ impl Worker for RealWorker {
                 self.finish(id, started, &r);
                 let (commit, idx) = r?;
                 Ok(Resolved {
-                    key: op_key("git", &(&g.shown, &commit), &[]),
+                    key: op_key("git", &(g.url.shown(), &commit), &[]),
                     output: Output::Context(Arc::new(idx)),
                 })
             }
@@ -435,10 +435,6 @@ impl RealWorker {
         v: &Vertex,
         cancel: &CancellationToken,
     ) -> Result<(String, ContextIndex)> {
-        let url = match crate::git::GitUrl::parse(&g.url) {
-            Some(Ok(u)) => u,
-            _ => return Err(Error::Usage(format!("{}: not a git URL", g.shown))),
-        };
         let with_lines = |e: Error| match e {
             Error::Network { url, message, .. } => Error::Network {
                 url,
@@ -451,14 +447,15 @@ impl RealWorker {
             },
             other => other,
         };
-        let tree = crate::git::fetch(&self.store, &url, cancel).map_err(with_lines)?;
+        let tree = crate::git::fetch(&self.store, &g.url, cancel).map_err(with_lines)?;
         if let Some(sum) = &g.checksum
             && !tree.commit.starts_with(sum.as_str())
         {
             return Err(Error::Source {
                 message: format!(
                     "expected checksum to match {sum}, got {} ({})",
-                    tree.commit, g.shown
+                    tree.commit,
+                    g.url.shown()
                 ),
                 lines: v.meta.lines,
             });
